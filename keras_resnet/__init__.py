@@ -1,0 +1,39 @@
+"""keras_resnet: ResNets for Keras 3 on TensorFlow, JAX and PyTorch."""
+
+from keras_resnet.layers import (
+    BasicBlock,
+    Bottleneck,
+    DropPath,
+    SqueezeExcite,
+    ZeroPadShortcut,
+)
+from keras_resnet.models import (
+    MODEL_CONFIGS,
+    ResNet,
+    ResNet18,
+    ResNet18D,
+    ResNet20,
+    ResNet32,
+    ResNet34,
+    ResNet34D,
+    ResNet44,
+    ResNet50,
+    ResNet50D,
+    ResNet50V2,
+    ResNet56,
+    ResNet101,
+    ResNet101D,
+    ResNet101V2,
+    ResNet110,
+    ResNet152,
+    ResNet152D,
+    ResNet152V2,
+    ResNeXt50_32x4d,
+    ResNeXt101_32x8d,
+    WideResNet50_2,
+    WideResNet101_2,
+    feature_extractor,
+    get_model,
+)
+
+__version__ = "0.1.0"

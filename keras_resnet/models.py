@@ -1,0 +1,498 @@
+"""ResNet builders: one general functional builder and the named networks.
+
+Every named network is a row of ``MODEL_CONFIGS`` fed to :func:`ResNet`, so a
+variant is configuration of the one builder, never a copy of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+from keras_resnet.layers import BasicBlock, Bottleneck, ConvFactory
+
+BLOCK_TYPES = {"basic": BasicBlock, "bottleneck": Bottleneck}
+VARIANTS = ("v1", "v1.5", "d", "v2")
+STEM_TYPES = ("imagenet", "deep", "cifar")
+POOLINGS = (None, "avg", "max")
+
+IMAGENET_WIDTHS = (64, 128, 256, 512)
+CIFAR_WIDTHS = (16, 32, 64)
+
+# torchvision's normalisation, applied inside the model to raw [0, 255] pixels.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+MODEL_CONFIGS: dict[str, dict] = {
+    "ResNet18": dict(stage_depths=(2, 2, 2, 2), block_type="basic"),
+    "ResNet34": dict(stage_depths=(3, 4, 6, 3), block_type="basic"),
+    "ResNet50": dict(stage_depths=(3, 4, 6, 3)),
+    "ResNet101": dict(stage_depths=(3, 4, 23, 3)),
+    "ResNet152": dict(stage_depths=(3, 8, 36, 3)),
+    "ResNet50V2": dict(stage_depths=(3, 4, 6, 3), variant="v2"),
+    "ResNet101V2": dict(stage_depths=(3, 4, 23, 3), variant="v2"),
+    "ResNet152V2": dict(stage_depths=(3, 8, 36, 3), variant="v2"),
+    "ResNet18D": dict(stage_depths=(2, 2, 2, 2), block_type="basic", variant="d"),
+    "ResNet34D": dict(stage_depths=(3, 4, 6, 3), block_type="basic", variant="d"),
+    "ResNet50D": dict(stage_depths=(3, 4, 6, 3), variant="d"),
+    "ResNet101D": dict(stage_depths=(3, 4, 23, 3), variant="d"),
+    "ResNet152D": dict(stage_depths=(3, 8, 36, 3), variant="d"),
+    "ResNeXt50_32x4d": dict(stage_depths=(3, 4, 6, 3), groups=32, base_width=4),
+    "ResNeXt101_32x8d": dict(stage_depths=(3, 4, 23, 3), groups=32, base_width=8),
+    "WideResNet50_2": dict(stage_depths=(3, 4, 6, 3), base_width=128),
+    "WideResNet101_2": dict(stage_depths=(3, 4, 23, 3), base_width=128),
+    # He et al. 2015, section 4.2: 6n+2 layers, n basic blocks in each of 3 stages.
+    "ResNet20": dict(stage_depths=(3, 3, 3), block_type="basic", stem_type="cifar"),
+    "ResNet32": dict(stage_depths=(5, 5, 5), block_type="basic", stem_type="cifar"),
+    "ResNet44": dict(stage_depths=(7, 7, 7), block_type="basic", stem_type="cifar"),
+    "ResNet56": dict(stage_depths=(9, 9, 9), block_type="basic", stem_type="cifar"),
+    "ResNet110": dict(stage_depths=(18, 18, 18), block_type="basic", stem_type="cifar"),
+}
+
+
+def ResNet(
+    stage_depths: Sequence[int],
+    block_type: str = "bottleneck",
+    stage_widths: Sequence[int] | None = None,
+    variant: str = "v1.5",
+    stem_type: str | None = None,
+    stem_width: int | None = None,
+    groups: int = 1,
+    base_width: int = 64,
+    se_ratio: float | None = None,
+    drop_path_rate: float = 0.0,
+    zero_init_last: bool = True,
+    use_bias: bool = False,
+    include_top: bool = True,
+    num_classes: int = 1000,
+    input_shape: Sequence[int | None] | None = None,
+    input_tensor=None,
+    pooling: str | None = None,
+    classifier_activation: str | None = "softmax",
+    include_preprocessing: bool = True,
+    weights: str | None = None,
+    data_format: str | None = None,
+    name: str = "resnet",
+) -> keras.Model:
+    """Builds any ResNet as a functional ``keras.Model``.
+
+    The network is a stem, then one stage per entry of ``stage_depths`` (each halving
+    the resolution but the first), then pooling and a classifier. Stage ``i`` is
+    named ``conv{i + 2}`` after the paper's Table 1, and its blocks
+    ``conv{i + 2}_block{j}``.
+
+    Args:
+        stage_depths: blocks in each stage, e.g. ``(3, 4, 6, 3)`` for ResNet50.
+        block_type: ``"basic"`` (two 3x3 convs) or ``"bottleneck"`` (1x1-3x3-1x1).
+        stage_widths: base filters of each stage; defaults to 64/128/256/512, or
+            16/32/64 for the CIFAR stem. Must have one entry per stage.
+        variant: ``"v1.5"`` (stride on the 3x3 conv, the default), ``"v1"`` (stride on
+            the first 1x1), ``"d"`` (ResNet-D: deep stem, average-pool shortcut) or
+            ``"v2"`` (pre-activation blocks).
+        stem_type: ``"imagenet"`` (7x7 stride-2 conv and max-pool), ``"deep"``
+            (three 3x3 convs and max-pool) or ``"cifar"`` (one 3x3 conv, no pooling);
+            None picks the variant's stem.
+        stem_width: channels of the stem; defaults to the first stage width
+            (the deep stem's first two convs use half of it).
+        groups: groups of the bottleneck 3x3 conv (ResNeXt cardinality).
+        base_width: bottleneck width per group at 64 filters (wide: 128).
+        se_ratio: add squeeze-and-excitation to every block with this ratio.
+        drop_path_rate: stochastic depth, rising linearly to this rate at the last block.
+        zero_init_last: start each block's last BN gamma at zero.
+        use_bias: give convs a bias (for weights trained that way).
+        include_top: end with the classifier; False ends at the last stage or pooling.
+        num_classes: classes of the classifier.
+        input_shape: image shape without the batch, e.g. ``(224, 224, 3)``; height and
+            width may be None. Defaults to ``(None, None, 3)``.
+        input_tensor: a Keras tensor to build the model on instead of a new Input.
+        pooling: ``"avg"`` or ``"max"`` pooling after the last stage when
+            ``include_top`` is False; the top always uses average pooling.
+        classifier_activation: activation of the classifier, None for logits.
+        include_preprocessing: take raw [0, 255] pixels and normalise them inside the
+            model; False expects inputs already normalised.
+        weights: None, or the path of a ``.weights.h5`` file saved from this
+            architecture.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+        name: name of the model.
+
+    Returns:
+        A ``keras.Model`` mapping images to class probabilities (or features).
+
+    Raises:
+        ValueError: on an unknown block type, variant, stem or pooling; depths and
+            widths of different lengths; ``num_classes < 1`` with ``include_top``; an
+            input smaller than the network's total stride; or weights that do not
+            fit the architecture.
+
+    Example:
+        >>> model = ResNet(stage_depths=(2, 3, 4, 2), block_type="basic", num_classes=10)
+    """
+    config = _check_config(
+        stage_depths, block_type, stage_widths, variant, stem_type, pooling, include_top,
+        num_classes, weights,
+    )
+    stage_widths = config["stage_widths"]
+    stem_type = config["stem_type"]
+    factory = ConvFactory(data_format, use_bias=use_bias)
+    inputs, image = _make_input(input_shape, input_tensor, factory)
+    _check_input_size(image, factory, stem_type, len(stage_depths))
+
+    x = image
+    if include_preprocessing:
+        x = _preprocessing(factory, image.shape[factory.channel_axis])(x)
+    preact = variant == "v2"
+    x = _stem(x, factory, stem_type, stem_width or stage_widths[0], preact)
+
+    total_blocks = sum(stage_depths)
+    block_index = 0
+    block_class = BLOCK_TYPES[block_type]
+    for stage, (depth, width) in enumerate(zip(stage_depths, stage_widths)):
+        for block in range(depth):
+            x = block_class(
+                width,
+                strides=2 if stage > 0 and block == 0 else 1,
+                preact=preact,
+                avg_down=variant == "d",
+                zero_pad_shortcut=stem_type == "cifar",
+                se_ratio=se_ratio,
+                drop_path_rate=drop_path_rate * block_index / max(total_blocks - 1, 1),
+                zero_init_last=zero_init_last,
+                use_bias=use_bias,
+                data_format=factory.data_format,
+                name=f"conv{stage + 2}_block{block + 1}",
+                **(
+                    dict(groups=groups, base_width=base_width, stride_in_1x1=variant == "v1")
+                    if block_type == "bottleneck"
+                    else {}
+                ),
+            )(x)
+            block_index += 1
+    if preact:
+        x = factory.batch_norm(name="post_bn")(x)
+        x = factory.relu(name="post_relu")(x)
+
+    if include_top:
+        x = layers.GlobalAveragePooling2D(data_format=factory.data_format, name="avg_pool")(x)
+        # Under a mixed policy, softmax in float16 loses precision: keep the head float32.
+        policy = keras.config.dtype_policy()
+        head_dtype = "float32" if policy.compute_dtype != policy.variable_dtype else None
+        x = layers.Dense(
+            num_classes, activation=classifier_activation, dtype=head_dtype, name="predictions"
+        )(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(data_format=factory.data_format, name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(data_format=factory.data_format, name="max_pool")(x)
+
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        _load_weights(model, weights)
+    return model
+
+
+def _check_config(
+    stage_depths, block_type, stage_widths, variant, stem_type, pooling, include_top,
+    num_classes, weights,
+):
+    if block_type not in BLOCK_TYPES:
+        raise ValueError(
+            f"Unknown block_type {block_type!r}: use one of {sorted(BLOCK_TYPES)}."
+        )
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}: use one of {list(VARIANTS)}.")
+    if stem_type is None:
+        stem_type = "deep" if variant == "d" else "imagenet"
+    if stem_type not in STEM_TYPES:
+        raise ValueError(f"Unknown stem_type {stem_type!r}: use one of {list(STEM_TYPES)}.")
+    if pooling not in POOLINGS:
+        raise ValueError(f"Unknown pooling {pooling!r}: use None, 'avg' or 'max'.")
+    if variant == "v1" and block_type == "basic":
+        raise ValueError(
+            "variant='v1' moves the stride to the bottleneck's first 1x1 conv; a basic "
+            "block has none. Use variant='v1.5' with block_type='basic'."
+        )
+    if not stage_depths or any(int(d) != d or d < 1 for d in stage_depths):
+        raise ValueError(
+            f"stage_depths must be a non-empty list of positive block counts, got "
+            f"{stage_depths!r}."
+        )
+    if stage_widths is None:
+        stage_widths = CIFAR_WIDTHS if stem_type == "cifar" else IMAGENET_WIDTHS
+        stage_widths = stage_widths[: len(stage_depths)]
+    if len(stage_widths) != len(stage_depths):
+        raise ValueError(
+            f"stage_depths has {len(stage_depths)} stages but stage_widths has "
+            f"{len(stage_widths)}: give one width per stage, e.g. stage_widths="
+            f"{tuple(IMAGENET_WIDTHS[:1]) + tuple(2 ** i * 64 for i in range(1, len(stage_depths)))}."
+        )
+    if include_top and num_classes < 1:
+        raise ValueError(
+            f"num_classes must be at least 1 with include_top=True, got {num_classes}. "
+            "For a headless feature extractor pass include_top=False."
+        )
+    if weights is not None and not (isinstance(weights, str | os.PathLike)):
+        raise ValueError(f"weights must be None or a file path, got {weights!r}.")
+    return {"stage_widths": tuple(stage_widths), "stem_type": stem_type}
+
+
+def minimum_input_size(stem_type: str, num_stages: int) -> int:
+    """The smallest height and width a network accepts: its total stride.
+
+    Smaller images would leave the last stages working on padding alone.
+    """
+    stem_stride = 1 if stem_type == "cifar" else 4
+    return stem_stride * 2 ** (num_stages - 1)
+
+
+def _make_input(input_shape, input_tensor, factory):
+    if input_tensor is not None:
+        if input_shape is not None and tuple(input_tensor.shape[1:]) != tuple(input_shape):
+            raise ValueError(
+                f"input_tensor has shape {tuple(input_tensor.shape[1:])} but input_shape is "
+                f"{tuple(input_shape)}: pass only one of them."
+            )
+        image = input_tensor
+        inputs = keras.utils.get_source_inputs(input_tensor) if keras.backend.is_keras_tensor(
+            input_tensor
+        ) else keras.Input(tensor=input_tensor)
+    else:
+        if input_shape is None:
+            input_shape = (
+                (None, None, 3) if factory.data_format == "channels_last" else (3, None, None)
+            )
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"input_shape must be (height, width, channels), got {tuple(input_shape)}."
+            )
+        image = inputs = keras.Input(tuple(input_shape), name="image")
+    return inputs, image
+
+
+def _check_input_size(image, factory, stem_type, num_stages):
+    minimum = minimum_input_size(stem_type, num_stages)
+    spatial = image.shape[1:3] if factory.data_format == "channels_last" else image.shape[2:4]
+    for size in spatial:
+        if size is not None and size < minimum:
+            raise ValueError(
+                f"Input of {spatial[0]}x{spatial[1]} pixels is too small: this network "
+                f"downsamples by {minimum}, so it needs at least {minimum}x{minimum}. "
+                "Resize the images up or use a CIFAR-style model (e.g. ResNet20)."
+            )
+
+
+def _preprocessing(factory, channels):
+    """Maps raw [0, 255] pixels to ImageNet-normalised values (or [-1, 1] if not RGB)."""
+    if channels == 3:
+        mean = [255.0 * m for m in IMAGENET_MEAN]
+        variance = [(255.0 * s) ** 2 for s in IMAGENET_STD]
+    else:
+        mean = [127.5] * channels
+        variance = [127.5**2] * channels
+    return layers.Normalization(
+        axis=factory.channel_axis, mean=mean, variance=variance, name="preprocessing"
+    )
+
+
+def _stem(x, factory, stem_type, width, preact):
+    """The stem; a V2 stem ends with the conv, as the first block normalises its input."""
+
+    def conv_bn_relu(x, filters, kernel_size, strides, index):
+        for layer in factory.conv(filters, kernel_size, strides, name=f"stem_conv{index}"):
+            x = layer(x)
+        if preact and index == last_index:
+            return x
+        x = factory.batch_norm(name=f"stem_bn{index}")(x)
+        return factory.relu(name=f"stem_relu{index}")(x)
+
+    if stem_type == "cifar":
+        last_index = 1
+        return conv_bn_relu(x, width, 3, 1, 1)
+    if stem_type == "imagenet":
+        last_index = 1
+        x = conv_bn_relu(x, width, 7, 2, 1)
+    else:
+        last_index = 3
+        x = conv_bn_relu(x, width // 2, 3, 2, 1)
+        x = conv_bn_relu(x, width // 2, 3, 1, 2)
+        x = conv_bn_relu(x, width, 3, 1, 3)
+    # Symmetric zero padding, as torchvision (whose -inf padding is the same thing on
+    # values >= 0 after a ReLU) and keras.applications' V2 (whose stem has no ReLU).
+    x = layers.ZeroPadding2D(1, data_format=factory.data_format, name="stem_pool_pad")(x)
+    return layers.MaxPooling2D(3, 2, data_format=factory.data_format, name="stem_pool")(x)
+
+
+def _load_weights(model, path):
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"weights file {path!r} does not exist. Pass weights=None for random "
+            "initialisation or the path of a .weights.h5 file."
+        )
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError) as error:
+        raise ValueError(
+            f"The weights in {path!r} do not fit {model.name} with input "
+            f"{tuple(model.input_shape[1:])} and output {tuple(model.output_shape[1:])}: "
+            f"{error}. Build the model with the same num_classes, input channels and "
+            "architecture as the one that saved them."
+        ) from error
+
+
+def _normalize_name(name: str) -> str:
+    return re.sub(r"[-_\s]", "", name).lower()
+
+
+def get_model(name: str, **kwargs) -> keras.Model:
+    """Builds a named network, matching the name case- and underscore-insensitively.
+
+    Args:
+        name: a key of ``MODEL_CONFIGS``, e.g. ``"resnet50"`` or ``"ResNeXt50_32x4d"``.
+        **kwargs: arguments of :func:`ResNet`, e.g. ``num_classes``.
+
+    Returns:
+        The built ``keras.Model``.
+
+    Raises:
+        ValueError: if no network has that name.
+
+    Example:
+        >>> model = get_model("resnet18", num_classes=10, input_shape=(64, 64, 3))
+    """
+    return _named_constructors()[canonical_name(name)](**kwargs)
+
+
+def canonical_name(name: str) -> str:
+    """The ``MODEL_CONFIGS`` key for a user-typed model name; ValueError if none."""
+    by_key = {_normalize_name(key): key for key in MODEL_CONFIGS}
+    key = by_key.get(_normalize_name(name))
+    if key is None:
+        raise ValueError(
+            f"Unknown model {name!r}. Available: {', '.join(MODEL_CONFIGS)} "
+            "(case-insensitive)."
+        )
+    return key
+
+
+def _make_constructor(model_name: str):
+    config = MODEL_CONFIGS[model_name]
+
+    def constructor(
+        num_classes: int = 1000,
+        include_top: bool = True,
+        input_shape: Sequence[int | None] | None = None,
+        input_tensor=None,
+        pooling: str | None = None,
+        classifier_activation: str | None = "softmax",
+        include_preprocessing: bool = True,
+        weights: str | None = None,
+        name: str | None = None,
+        **kwargs,
+    ) -> keras.Model:
+        return ResNet(
+            **config,
+            num_classes=num_classes,
+            include_top=include_top,
+            input_shape=input_shape,
+            input_tensor=input_tensor,
+            pooling=pooling,
+            classifier_activation=classifier_activation,
+            include_preprocessing=include_preprocessing,
+            weights=weights,
+            name=name or model_name.lower(),
+            **kwargs,
+        )
+
+    settings = ", ".join(f"{key}={value!r}" for key, value in config.items())
+    constructor.__name__ = constructor.__qualname__ = model_name
+    constructor.__doc__ = f"""Builds {model_name}: ``ResNet({settings})``.
+
+    Args:
+        num_classes: classes of the classifier.
+        include_top: end with the classifier; False ends at the last stage or pooling.
+        input_shape: image shape without the batch; height and width may be None.
+        input_tensor: a Keras tensor to build the model on instead of a new Input.
+        pooling: ``"avg"`` or ``"max"`` when ``include_top`` is False.
+        classifier_activation: activation of the classifier, None for logits.
+        include_preprocessing: take raw [0, 255] pixels (the default).
+        weights: None, or the path of a ``.weights.h5`` file of this architecture.
+        name: name of the model; defaults to ``{model_name.lower()!r}``.
+        **kwargs: further :func:`ResNet` arguments (``se_ratio``, ``drop_path_rate``,
+            ``zero_init_last``, ``data_format``).
+
+    Returns:
+        A ``keras.Model``.
+
+    Raises:
+        ValueError: see :func:`ResNet`.
+
+    Example:
+        >>> model = {model_name}(num_classes=5)
+    """
+    return constructor
+
+
+def _named_constructors():
+    return {key: globals()[key] for key in MODEL_CONFIGS}
+
+
+ResNet18 = _make_constructor("ResNet18")
+ResNet34 = _make_constructor("ResNet34")
+ResNet50 = _make_constructor("ResNet50")
+ResNet101 = _make_constructor("ResNet101")
+ResNet152 = _make_constructor("ResNet152")
+ResNet50V2 = _make_constructor("ResNet50V2")
+ResNet101V2 = _make_constructor("ResNet101V2")
+ResNet152V2 = _make_constructor("ResNet152V2")
+ResNet18D = _make_constructor("ResNet18D")
+ResNet34D = _make_constructor("ResNet34D")
+ResNet50D = _make_constructor("ResNet50D")
+ResNet101D = _make_constructor("ResNet101D")
+ResNet152D = _make_constructor("ResNet152D")
+ResNeXt50_32x4d = _make_constructor("ResNeXt50_32x4d")
+ResNeXt101_32x8d = _make_constructor("ResNeXt101_32x8d")
+WideResNet50_2 = _make_constructor("WideResNet50_2")
+WideResNet101_2 = _make_constructor("WideResNet101_2")
+ResNet20 = _make_constructor("ResNet20")
+ResNet32 = _make_constructor("ResNet32")
+ResNet44 = _make_constructor("ResNet44")
+ResNet56 = _make_constructor("ResNet56")
+ResNet110 = _make_constructor("ResNet110")
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """A model that returns the output of every stage: ``{"C2": ..., "C5": ...}``.
+
+    For the ImageNet networks, C2..C5 have strides 4, 8, 16 and 32: the pyramid that
+    detection and segmentation heads (FPN, U-Net) take. Weights are shared with
+    ``model``.
+
+    Args:
+        model: a model built by this library.
+
+    Returns:
+        A ``keras.Model`` from the same inputs to a dict of stage outputs.
+
+    Raises:
+        ValueError: if the model has no ``conv{n}_block{m}`` layers.
+
+    Example:
+        >>> backbone = feature_extractor(ResNet50(include_top=False))
+        >>> features = backbone(keras.ops.zeros((1, 224, 224, 3)))   # features["C5"]
+    """
+    last_blocks: dict[int, layers.Layer] = {}
+    for layer in model.layers:
+        match = re.fullmatch(r"conv(\d+)_block(\d+)", layer.name)
+        if match:
+            last_blocks[int(match.group(1))] = layer
+    if not last_blocks:
+        raise ValueError(
+            f"{model.name} has no 'conv<stage>_block<n>' layers: feature_extractor takes "
+            "models built by keras_resnet."
+        )
+    outputs = {f"C{stage}": last_blocks[stage].output for stage in sorted(last_blocks)}
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
