@@ -160,7 +160,10 @@ class SqueezeExcite(layers.Layer):
         )
         conv_settings = dict(data_format=self.data_format, dtype=self.dtype_policy)
         self.reduce = layers.Conv2D(
-            max(1, int(channels * self.ratio)), 1, activation="relu", name="reduce",
+            max(1, int(channels * self.ratio)),
+            1,
+            activation="relu",
+            name="reduce",
             **conv_settings,
         )
         self.expand = layers.Conv2D(
@@ -314,8 +317,11 @@ class _ResidualBlock(layers.Layer):
                 )
             return [
                 ZeroPadShortcut(
-                    self.output_channels, self.strides, self.data_format,
-                    dtype=self.dtype_policy, name="shortcut_pad",
+                    self.output_channels,
+                    self.strides,
+                    self.data_format,
+                    dtype=self.dtype_policy,
+                    name="shortcut_pad",
                 )
             ]
         chain = []
@@ -323,8 +329,12 @@ class _ResidualBlock(layers.Layer):
         if self.avg_down and self.strides > 1:
             chain.append(
                 layers.AveragePooling2D(
-                    self.strides, self.strides, padding="same", data_format=self.data_format,
-                    dtype=self.dtype_policy, name="shortcut_pool",
+                    self.strides,
+                    self.strides,
+                    padding="same",
+                    data_format=self.data_format,
+                    dtype=self.dtype_policy,
+                    name="shortcut_pool",
                 )
             )
             conv_strides = 1
@@ -498,9 +508,7 @@ class Bottleneck(_ResidualBlock):
         return int(self.filters * (self.base_width / 64.0)) * self.groups
 
     def _branch(self, factory, in_channels):
-        stride_1x1, stride_3x3 = (
-            (self.strides, 1) if self.stride_in_1x1 else (1, self.strides)
-        )
+        stride_1x1, stride_3x3 = (self.strides, 1) if self.stride_in_1x1 else (1, self.strides)
         return [
             *factory.conv(self.width, 1, stride_1x1, name="conv1"),
             *_norm_act(factory, "1", last=False, preact=self.preact),

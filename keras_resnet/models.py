@@ -132,8 +132,15 @@ def ResNet(
         >>> model = ResNet(stage_depths=(2, 3, 4, 2), block_type="basic", num_classes=10)
     """
     config = _check_config(
-        stage_depths, block_type, stage_widths, variant, stem_type, pooling, include_top,
-        num_classes, weights,
+        stage_depths,
+        block_type,
+        stage_widths,
+        variant,
+        stem_type,
+        pooling,
+        include_top,
+        num_classes,
+        weights,
     )
     stage_widths = config["stage_widths"]
     stem_type = config["stem_type"]
@@ -150,7 +157,7 @@ def ResNet(
     total_blocks = sum(stage_depths)
     block_index = 0
     block_class = BLOCK_TYPES[block_type]
-    for stage, (depth, width) in enumerate(zip(stage_depths, stage_widths)):
+    for stage, (depth, width) in enumerate(zip(stage_depths, stage_widths, strict=True)):
         for block in range(depth):
             x = block_class(
                 width,
@@ -195,13 +202,18 @@ def ResNet(
 
 
 def _check_config(
-    stage_depths, block_type, stage_widths, variant, stem_type, pooling, include_top,
-    num_classes, weights,
+    stage_depths,
+    block_type,
+    stage_widths,
+    variant,
+    stem_type,
+    pooling,
+    include_top,
+    num_classes,
+    weights,
 ):
     if block_type not in BLOCK_TYPES:
-        raise ValueError(
-            f"Unknown block_type {block_type!r}: use one of {sorted(BLOCK_TYPES)}."
-        )
+        raise ValueError(f"Unknown block_type {block_type!r}: use one of {sorted(BLOCK_TYPES)}.")
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}: use one of {list(VARIANTS)}.")
     if stem_type is None:
@@ -217,17 +229,16 @@ def _check_config(
         )
     if not stage_depths or any(int(d) != d or d < 1 for d in stage_depths):
         raise ValueError(
-            f"stage_depths must be a non-empty list of positive block counts, got "
-            f"{stage_depths!r}."
+            f"stage_depths must be a non-empty list of positive block counts, got {stage_depths!r}."
         )
     if stage_widths is None:
         stage_widths = CIFAR_WIDTHS if stem_type == "cifar" else IMAGENET_WIDTHS
         stage_widths = stage_widths[: len(stage_depths)]
     if len(stage_widths) != len(stage_depths):
+        example = tuple(64 * 2**i for i in range(len(stage_depths)))
         raise ValueError(
             f"stage_depths has {len(stage_depths)} stages but stage_widths has "
-            f"{len(stage_widths)}: give one width per stage, e.g. stage_widths="
-            f"{tuple(IMAGENET_WIDTHS[:1]) + tuple(2 ** i * 64 for i in range(1, len(stage_depths)))}."
+            f"{len(stage_widths)}: give one width per stage, e.g. stage_widths={example}."
         )
     if include_top and num_classes < 1:
         raise ValueError(
@@ -256,9 +267,11 @@ def _make_input(input_shape, input_tensor, factory):
                 f"{tuple(input_shape)}: pass only one of them."
             )
         image = input_tensor
-        inputs = keras.utils.get_source_inputs(input_tensor) if keras.backend.is_keras_tensor(
-            input_tensor
-        ) else keras.Input(tensor=input_tensor)
+        inputs = (
+            keras.utils.get_source_inputs(input_tensor)
+            if keras.backend.is_keras_tensor(input_tensor)
+            else keras.Input(tensor=input_tensor)
+        )
     else:
         if input_shape is None:
             input_shape = (
@@ -372,8 +385,7 @@ def canonical_name(name: str) -> str:
     key = by_key.get(_normalize_name(name))
     if key is None:
         raise ValueError(
-            f"Unknown model {name!r}. Available: {', '.join(MODEL_CONFIGS)} "
-            "(case-insensitive)."
+            f"Unknown model {name!r}. Available: {', '.join(MODEL_CONFIGS)} (case-insensitive)."
         )
     return key
 
