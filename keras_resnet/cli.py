@@ -1,0 +1,107 @@
+"""The ``keras-resnet`` command: argument parsing and printing only.
+
+Each subcommand is a function ``run_<name>(args)`` registered in ``COMMANDS`` with
+the function that adds its arguments. The work itself lives in the library, so a
+notebook can do everything the command does. A user mistake (``UsageError`` or
+``ValueError`` raised by the library, ``FileNotFoundError``) prints one line and
+exits with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class UsageError(Exception):
+    """A mistake in the command line: printed as one line, exit code 2."""
+
+
+def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a model name, e.g. resnet50 (case-insensitive)")
+    parser.add_argument("--image-size", type=_positive_int, default=224, help="input size")
+    parser.add_argument("--num-classes", type=_positive_int, default=1000)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from keras_resnet import profile
+
+    report = profile.profile_model(args.model, args.image_size, args.num_classes)
+    print(profile.format_stage_table(report))
+    return 0
+
+
+def _add_models_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image-size", type=_positive_int, default=224, help="input size")
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from keras_resnet import profile
+
+    print(profile.format_model_table(profile.model_table(image_size=args.image_size)))
+    return 0
+
+
+# name -> (help, add_arguments, run)
+COMMANDS = {
+    "summary": (
+        "print the stage table: output size, blocks, widths, params and FLOPs",
+        _add_summary_arguments,
+        run_summary,
+    ),
+    "models": (
+        "list every named model with its parameters and FLOPs (a Markdown table)",
+        _add_models_arguments,
+        run_models,
+    ),
+}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-resnet",
+        description="Build, train, tune and ship ResNets with Keras 3. "
+        "Choose the backend with KERAS_BACKEND=tensorflow|jax|torch.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(subparsers.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = COMMANDS[args.command][2]
+    try:
+        return run(args)
+    except (UsageError, ValueError, FileNotFoundError) as error:
+        print(f"keras-resnet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"keras-resnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
