@@ -150,7 +150,9 @@ def format_stage_table(profile: ModelProfile) -> str:
     Returns:
         The table as a string.
     """
-    header = ("stage", "output size", "blocks", "block layout", "params", "GFLOPs")
+    # Small networks (the CIFAR ones) read better in millions.
+    scale, unit = (1e9, "GFLOPs") if profile.macs >= 1e9 else (1e6, "MFLOPs")
+    header = ("stage", "output size", "blocks", "block layout", "params", unit)
     rows = [header]
     for stage in profile.stages:
         rows.append(
@@ -160,7 +162,7 @@ def format_stage_table(profile: ModelProfile) -> str:
                 str(stage.blocks or ""),
                 stage.layout,
                 f"{stage.trainable_params:,}",
-                f"{stage.macs / 1e9:.3f}",
+                f"{stage.macs / scale:.3f}",
             )
         )
     rows.append(
@@ -170,7 +172,7 @@ def format_stage_table(profile: ModelProfile) -> str:
             str(sum(stage.blocks for stage in profile.stages)),
             "",
             f"{profile.trainable_params:,}",
-            f"{profile.gflops:.3f}",
+            f"{profile.macs / scale:.3f}",
         )
     )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -242,6 +244,8 @@ def _with_input_size(model, image_size):
         return model
     config = model.get_config()
     for layer_config in config["layers"]:
+        # Layers must build on the new input, not on the shapes they were built with.
+        layer_config.pop("build_config", None)
         if layer_config["class_name"] == "InputLayer":
             batch_shape = list(layer_config["config"]["batch_shape"])
             spatial = (1, 2) if batch_shape[-1] is not None else (2, 3)
