@@ -1,0 +1,335 @@
+"""Pick how to spread training over devices, for the active Keras backend.
+
+* TensorFlow: ``MirroredStrategy`` over the visible GPUs (or the devices asked for),
+  ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers, the
+  default strategy on one device.
+* JAX: ``keras.distribution.DataParallel`` over all devices; several processes once
+  ``jax.distributed`` is initialised (``initialize_multi_process``).
+* torch: one device. Asking for more is a clear error, never a silent fallback.
+
+On a machine without GPUs, ``use_cpu_devices(n)`` splits the CPU into ``n``
+logical devices (TensorFlow) or ``n`` XLA host devices (JAX), so multi-device
+training can be tried on a laptop. It must run before the backend touches a device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+STRATEGIES = ("auto", "mirrored", "multiworker", "dataparallel", "none")
+
+
+@dataclass
+class Distribution:
+    """The chosen way to train: what to enter around model building and fitting.
+
+    Attributes:
+        name: ``"mirrored"``, ``"multiworker"``, ``"dataparallel"`` or ``"none"``.
+        num_replicas: devices that each take a slice of every global batch.
+        is_chief: whether this process writes checkpoints and models.
+        strategy: the ``tf.distribute.Strategy`` (TensorFlow backend), else None.
+        distribution: the ``keras.distribution.Distribution`` (JAX), else None.
+    """
+
+    name: str
+    num_replicas: int = 1
+    is_chief: bool = True
+    strategy: Any = None
+    distribution: Any = None
+    devices: list[str] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def scope(self):
+        """Build and compile models inside this: variables land on every replica."""
+        if self.strategy is not None:
+            with self.strategy.scope():
+                yield
+        elif self.distribution is not None:
+            with self.distribution.scope():
+                yield
+        else:
+            yield
+
+    def global_batch_size(self, per_replica_batch_size: int) -> int:
+        """Each replica takes ``per_replica_batch_size`` images of every global batch."""
+        return per_replica_batch_size * self.num_replicas
+
+    def describe(self) -> str:
+        """One line for the training log: the strategy and its replicas."""
+        where = f" on {', '.join(self.devices)}" if self.devices else ""
+        return (
+            f"distribution: {self.name}, {self.num_replicas} replica"
+            f"{'s' if self.num_replicas != 1 else ''}{where} "
+            f"(backend {keras.backend.backend()})"
+        )
+
+
+def use_cpu_devices(count: int) -> None:
+    """Splits the CPU into ``count`` devices, to try multi-device training without GPUs.
+
+    Call it first thing, before any model or tensor is made: backends fix their
+    device list when they first use a device.
+
+    Args:
+        count: number of CPU devices wanted, at least 1.
+
+    Raises:
+        ValueError: on the torch backend, for ``count < 1``, or when the backend has
+            already fixed its devices.
+
+    Example:
+        >>> use_cpu_devices(2)
+        >>> get_distribution("auto").num_replicas   # 2
+    """
+    if count < 1:
+        raise ValueError(f"--devices must be at least 1, got {count}.")
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        cpus = tf.config.list_physical_devices("CPU")
+        try:
+            tf.config.set_logical_device_configuration(
+                cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+            )
+        except RuntimeError as error:
+            if len(tf.config.list_logical_devices("CPU")) == count:
+                return
+            raise ValueError(
+                "TensorFlow has already started its devices; call use_cpu_devices "
+                "before building any model or tensor."
+            ) from error
+    elif backend == "jax":
+        import jax
+
+        try:
+            jax.config.update("jax_num_cpu_devices", count)
+        except RuntimeError as error:
+            if len(jax.devices("cpu")) == count:
+                return
+            raise ValueError(
+                "JAX has already started its devices; call use_cpu_devices before "
+                "building any model or tensor."
+            ) from error
+    elif count > 1:
+        raise ValueError(
+            "The torch backend trains on one device in keras_resnet; use "
+            "KERAS_BACKEND=tensorflow or jax for several devices."
+        )
+
+
+def get_distribution(strategy: str = "auto", devices: list[str] | None = None) -> Distribution:
+    """Chooses the distribution for the active backend and the visible devices.
+
+    Args:
+        strategy: ``"auto"`` (the best for the backend and devices), ``"mirrored"``
+            (TensorFlow, one host), ``"multiworker"`` (TensorFlow, hosts named in
+            TF_CONFIG), ``"dataparallel"`` (JAX) or ``"none"``.
+        devices: device names to use (e.g. ``["GPU:0", "GPU:1"]``); default all.
+
+    Returns:
+        A :class:`Distribution`.
+
+    Raises:
+        ValueError: for a strategy unknown or not available on the backend.
+
+    Example:
+        >>> distribution = get_distribution()
+        >>> with distribution.scope():
+        ...     model = keras_resnet.ResNet18(num_classes=10)
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
+    backend = keras.backend.backend()
+    if strategy == "none":
+        return Distribution("none")
+    if backend == "tensorflow":
+        return _tensorflow_distribution(strategy, devices)
+    if backend == "jax":
+        return _jax_distribution(strategy, devices)
+    if strategy in ("auto",):
+        return Distribution("none")
+    raise ValueError(
+        f"strategy {strategy!r} is not available on the {backend} backend: keras_resnet "
+        "trains on one device there. Use KERAS_BACKEND=tensorflow (mirrored, multiworker) "
+        "or KERAS_BACKEND=jax (dataparallel) for several devices."
+    )
+
+
+def _workers_in_tf_config() -> int:
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    return len(config.get("cluster", {}).get("worker", []))
+
+
+def _tensorflow_distribution(strategy, devices):
+    import tensorflow as tf
+
+    if strategy == "dataparallel":
+        raise ValueError(
+            "strategy 'dataparallel' is the JAX backend's; on TensorFlow use 'mirrored' "
+            "(one host) or 'multiworker' (several)."
+        )
+    workers = _workers_in_tf_config()
+    if strategy == "multiworker" or (strategy == "auto" and workers > 1):
+        if workers < 1:
+            raise ValueError(
+                "strategy 'multiworker' needs TF_CONFIG naming the workers, e.g. "
+                '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                '"task": {"type": "worker", "index": 0}}.'
+            )
+        tf_strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = tf_strategy.cluster_resolver
+        is_chief = resolver.task_type in (None, "chief") or (
+            resolver.task_type == "worker" and resolver.task_id == 0
+        )
+        return Distribution(
+            "multiworker", tf_strategy.num_replicas_in_sync, is_chief, strategy=tf_strategy
+        )
+    if devices is None:
+        gpus = tf.config.list_logical_devices("GPU")
+        logical = gpus or tf.config.list_logical_devices("CPU")
+        devices = [device.name for device in logical]
+    if strategy == "auto" and len(devices) < 2:
+        return Distribution("none", devices=devices)
+    tf_strategy = tf.distribute.MirroredStrategy(devices)
+    return Distribution(
+        "mirrored", tf_strategy.num_replicas_in_sync, strategy=tf_strategy, devices=devices
+    )
+
+
+def _jax_distribution(strategy, devices):
+    if strategy in ("mirrored", "multiworker"):
+        raise ValueError(
+            f"strategy {strategy!r} is TensorFlow's; on JAX use 'dataparallel' (several "
+            "processes once jax.distributed is initialised)."
+        )
+    import jax
+
+    devices = devices or keras.distribution.list_devices()
+    if strategy == "auto" and len(devices) < 2:
+        return Distribution("none", devices=devices)
+    distribution = keras.distribution.DataParallel(devices=devices)
+    return Distribution(
+        "dataparallel",
+        len(devices),
+        is_chief=jax.process_index() == 0,
+        distribution=distribution,
+        devices=list(devices),
+    )
+
+
+def initialize_multi_process(coordinator_address: str, num_processes: int, process_id: int):
+    """Joins a multi-process JAX run; call it in every process before anything else.
+
+    Args:
+        coordinator_address: ``host:port`` of process 0.
+        num_processes: processes in the run.
+        process_id: this process's index, 0 for the chief.
+
+    Raises:
+        ValueError: on a backend other than JAX.
+
+    Example:
+        >>> initialize_multi_process("10.0.0.1:1234", num_processes=2, process_id=0)
+    """
+    if keras.backend.backend() != "jax":
+        raise ValueError(
+            "initialize_multi_process is for the JAX backend; TensorFlow reads TF_CONFIG."
+        )
+    keras.distribution.initialize(
+        job_addresses=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
+
+
+def synchronize_batchnorm(model: keras.Model) -> keras.Model:
+    """Makes every BatchNormalization of ``model`` average its statistics over replicas.
+
+    With small per-replica batches, per-replica statistics are noisy; synchronised
+    BN computes them over the global batch, as one device would. It takes effect on
+    the TensorFlow backend under a ``tf.distribute`` strategy; JAX's DataParallel
+    already computes them over the global batch. Call it before ``compile``.
+
+    Args:
+        model: the model to change in place.
+
+    Returns:
+        The same model.
+
+    Raises:
+        ValueError: on a backend other than TensorFlow.
+
+    Example:
+        >>> with distribution.scope():
+        ...     model = synchronize_batchnorm(keras_resnet.ResNet50(num_classes=5))
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "sync_batchnorm applies to the TensorFlow backend; JAX's DataParallel already "
+            "normalises over the global batch, and torch trains on one device."
+        )
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+    return model
+
+
+def _patch_multiworker_build(model: keras.Model, strategy) -> None:
+    """Works around Keras 3 failing at the start of ``fit`` under multi-worker.
+
+    Keras reduces the first distributed batch across workers just to learn its
+    shapes, and that reduce fails for one device per worker (keras-team/keras#20585).
+    The shapes of this worker's own slice serve as well.
+    """
+    import tensorflow as tf
+    from keras import tree
+
+    def local_batch(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tree.map_structure(local_batch, next(batches))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+    _patch_multiworker_reduce()
+
+
+def _patch_multiworker_reduce() -> None:
+    """Works around Keras 3 averaging scalar logs over axis 0 under multi-worker.
+
+    Its per-step reduce asks for ``strategy.reduce("MEAN", value, axis=0)``, which
+    fails on a scalar such as the loss; a scalar needs ``axis=None``.
+    """
+    from keras.src.backend.tensorflow import trainer
+
+    if getattr(trainer.reduce_per_replica, "_keras_resnet_patched", False):
+        return
+    original = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
+            from keras import tree
+
+            def reduce(value):
+                if trainer._is_per_replica_instance(value):
+                    rank = strategy.experimental_local_results(value)[0].shape.rank
+                    return strategy.reduce("MEAN", value, axis=0 if rank else None)
+                return value
+
+            return tree.map_structure(reduce, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._keras_resnet_patched = True
+    trainer.reduce_per_replica = reduce_per_replica
