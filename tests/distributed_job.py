@@ -15,7 +15,6 @@ import numpy as np
 
 from keras_resnet import distribute
 
-
 GLOBAL_BATCH = 8
 STEPS = 4
 
