@@ -1,0 +1,291 @@
+"""Tests of the tf.data pipelines: folders with awkward files, splits, tfds, arrays.
+
+Every test makes its own images in tmp_path and runs on the backend of $KERAS_BACKEND;
+nothing is downloaded (tfds runs under ``tfds.testing.mock_data``).
+"""
+
+import io
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import keras_resnet as kr
+from keras_resnet.data import load_data, load_image
+
+SIZE = 16
+
+
+def pixels(height=20, width=30, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def save(image, path, format=None, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format, **kwargs)
+    return path
+
+
+def solid_folder(root, counts, size=(10, 12)):
+    """One PNG per file, each a colour no other file has, so batches tell files apart."""
+    colours = {}
+    index = 0
+    for name, count in counts.items():
+        for _ in range(count):
+            colour = (index % 256, (index * 7) % 256, index // 256 * 40)
+            image = Image.new("RGB", size[::-1], colour)
+            save(image, root / name / f"{index:04d}.png")
+            colours[colour] = name
+            index += 1
+    return colours
+
+
+def batches(dataset):
+    return [(keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y)) for x, y in dataset]
+
+
+def colours_in(dataset):
+    """The distinct solid colours (rounded) of the images a dataset yields, with labels."""
+    found = []
+    for images, labels in batches(dataset):
+        for image, label in zip(images, labels, strict=True):
+            found.append((tuple(np.round(image[0, 0]).astype(int)), int(label)))
+    return found
+
+
+def check_batches(dataset, size=SIZE):
+    count = 0
+    for images, labels in batches(dataset):
+        assert images.dtype == np.float32 and labels.dtype == np.int32
+        assert images.shape[1:] == (size, size, 3)
+        assert 0.0 <= images.min() and images.max() <= 255.0
+        count += len(images)
+    return count
+
+
+# Folders ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def awkward_folder(tmp_path_factory):
+    """Every format and mode, an image smaller than the output, and two broken files."""
+    root = tmp_path_factory.mktemp("awkward")
+    rgb = Image.fromarray(pixels())
+    save(rgb, root / "cats" / "plain.jpg")
+    save(rgb.convert("RGBA"), root / "cats" / "alpha.png")
+    save(rgb.convert("L"), root / "cats" / "grey.jpg")
+    save(rgb.convert("CMYK"), root / "cats" / "cmyk.jpg")
+    save(Image.fromarray(pixels(3, 3, seed=1)), root / "cats" / "tiny.png")
+    save(rgb.convert("P"), root / "dogs" / "palette.gif")
+    save(rgb.convert("P"), root / "dogs" / "palette.png")
+    save(rgb, root / "dogs" / "plain.bmp")
+    save(rgb.convert("P"), root / "dogs" / "palette.bmp")
+    save(Image.fromarray(pixels(40, 30, seed=2)), root / "dogs" / "nested" / "deep.JPEG")
+    encoded = io.BytesIO()
+    Image.fromarray(pixels(64, 64, seed=3)).save(encoded, "JPEG")
+    whole = encoded.getvalue()
+    (root / "dogs" / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
+    (root / "cats" / "notes.jpg").write_text("not an image, whatever the name says")
+    (root / "cats" / "README.txt").write_text("ignored: not an image extension")
+    return root
+
+
+def test_folder_with_awkward_files_loads_and_skips_the_broken_ones_once(awkward_folder):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_data(awkward_folder, image_size=SIZE, batch_size=4, validation_split=0)
+    reports = [str(w.message) for w in caught if "unreadable" in str(w.message)]
+    assert len(reports) == 1
+    bad = [str(awkward_folder / "dogs" / "truncated.jpg"), str(awkward_folder / "cats/notes.jpg")]
+    for path in bad:
+        assert reports[0].count(path) == 1
+    assert sorted(path for path, _ in data.skipped_files) == sorted(bad)
+    assert data.class_names == ["cats", "dogs"]
+    assert data.num_train == 10 and data.validation is None and data.test is None
+    for _ in range(2):  # a second epoch reads from the cache
+        assert check_batches(data.train) == 10
+    with pytest.warns(UserWarning, match="Skipping 2 unreadable"):
+        uncached = load_data(awkward_folder, image_size=SIZE, validation_split=0, cache=False)
+    assert check_batches(uncached.train) == 10
+
+
+def test_folder_decodes_modes_to_the_right_rgb(tmp_path):
+    """Palette BMPs, CMYK JPEGs and RGBA PNGs decode to the colours Pillow sees."""
+    rgb = Image.fromarray(pixels(16, 16))
+    files = {
+        "palette.bmp": rgb.convert("P"),
+        "alpha.png": rgb.convert("RGBA"),
+        "palette.gif": rgb.convert("P"),
+        "cmyk.jpg": rgb.convert("CMYK"),
+    }
+    for name, image in files.items():
+        path = save(image, tmp_path / name)
+        expected = np.asarray(Image.open(path).convert("RGB"), np.float32)
+        tolerance = 3.0 if name.endswith(".jpg") else 0.0
+        np.testing.assert_allclose(load_image(path, 16), expected, atol=tolerance)
+
+
+def test_stratified_split_is_seeded_and_disjoint(tmp_path):
+    colours = solid_folder(tmp_path, {"a": 9, "b": 6, "c": 3})
+
+    def split(seed):
+        data = load_data(tmp_path, image_size=8, augment=None, seed=seed, validation_split=0.3)
+        return colours_in(data.train), colours_in(data.validation)
+
+    train, validation = split(seed=1)
+    assert len(train) + len(validation) == len(colours)
+    assert not {c for c, _ in train} & {c for c, _ in validation}
+    assert {label for _, label in train} == {label for _, label in validation} == {0, 1, 2}
+    for colour, label in train + validation:
+        assert "abc"[label] == colours[colour]
+    assert split(seed=1)[1] == validation  # validation keeps its order
+    assert {c for c, _ in split(seed=2)[1]} != {c for c, _ in validation}
+
+
+def test_train_val_test_folders_are_used_as_given(tmp_path):
+    solid_folder(tmp_path / "train", {"a": 4, "b": 4})
+    solid_folder(tmp_path / "val", {"a": 2, "b": 1})
+    solid_folder(tmp_path / "test", {"a": 1, "b": 2})
+    data = load_data(tmp_path, image_size=8, augment=None)
+    assert (data.num_train, data.num_validation, data.num_test) == (8, 3, 3)
+    assert data.class_names == ["a", "b"]
+    assert sorted(label for _, label in colours_in(data.test)) == [0, 1, 1]
+
+
+def test_missing_folder_and_empty_class_folder_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist.*one subfolder per class"):
+        load_data(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="no class subfolders"):
+        load_data(tmp_path)
+    solid_folder(tmp_path, {"a": 2})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty.*has no images.*Add images to it or remove it"):
+        load_data(tmp_path)
+
+
+def test_load_image_gives_the_eval_transform_and_names_bad_files(tmp_path):
+    path = save(Image.fromarray(pixels(300, 200)), tmp_path / "photo.jpg")
+    image = load_image(path, 224)
+    assert image.shape == (224, 224, 3) and image.dtype == np.float32
+    assert load_image(path, (32, 48)).shape == (32, 48, 3)
+    fake = tmp_path / "fake.png"
+    fake.write_text("hello")
+    with pytest.raises(ValueError, match="fake.png"):
+        load_image(fake, 32)
+
+
+# Digits -----------------------------------------------------------------------------
+
+
+def test_digits_split_is_stratified_disjoint_and_seeded():
+    data = load_data(augment=None, batch_size=256)
+    assert data.class_names == [str(digit) for digit in range(10)]
+    assert data.image_shape == (32, 32, 3)
+    assert (data.num_train, data.num_validation, data.num_test) == (1151, 287, 359)
+    seen = []
+    for split in (data.train, data.validation, data.test):
+        images = np.concatenate([x for x, _ in batches(split)])
+        labels = np.concatenate([y for _, y in batches(split)])
+        assert images.dtype == np.float32 and 0 <= images.min() and images.max() <= 255
+        assert set(labels.tolist()) == set(range(10))
+        seen.append({image.tobytes() for image in images})
+    assert sum(map(len, seen)) == 1797 and len(set.union(*seen)) == 1797
+
+    again = load_data(augment=None, batch_size=256)
+    other = load_data(augment=None, batch_size=256, seed=1)
+    test_images = np.concatenate([x for x, _ in batches(data.test)])
+    np.testing.assert_array_equal(test_images, np.concatenate([x for x, _ in batches(again.test)]))
+    assert not np.array_equal(test_images, np.concatenate([x for x, _ in batches(other.test)]))
+
+
+def test_randaugment_mixup_and_cutmix_give_soft_labels():
+    data = load_data(image_size=SIZE, batch_size=8, augment="randaugment", mixup=0.4, cutmix=1.0)
+    images, labels = batches(data.train.take(2))[0]
+    assert images.shape == (8, SIZE, SIZE, 3) and images.dtype == np.float32
+    assert labels.shape == (8, 10)
+    np.testing.assert_allclose(labels.sum(axis=1), 1.0, rtol=1e-5)
+    _, validation_labels = batches(data.validation.take(1))[0]
+    assert set(np.unique(validation_labels)) <= {0.0, 1.0}
+
+
+# tfds -------------------------------------------------------------------------------
+
+
+def test_tfds_data_set_under_mock_data(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=20, data_dir=str(tmp_path / "metadata")):
+        data = load_data("tfds:tf_flowers", image_size=SIZE, batch_size=8, data_dir=tmp_path)
+        assert data.class_names == ["dandelion", "daisy", "tulips", "sunflowers", "roses"]
+        assert data.num_train + data.num_validation == 20 and data.num_validation > 0
+        assert check_batches(data.train) == data.num_train
+        assert check_batches(data.validation) == data.num_validation
+
+        cifar = load_data("tfds:cifar10", batch_size=8, data_dir=tmp_path, augment=None)
+        assert cifar.image_size == (32, 32) and cifar.num_classes == 10
+        assert check_batches(cifar.train, size=32) == cifar.num_train
+
+
+def test_tfds_data_set_that_is_not_there_says_how_to_get_it(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    with pytest.raises(ValueError, match=r"not in .*tfds build tf_flowers.*data_dir"):
+        load_data("tfds:tf_flowers", data_dir=tmp_path, download=False)
+    with pytest.raises(ValueError, match="no data set named"):
+        load_data("tfds:no_such_data_set_anywhere", data_dir=tmp_path, download=False)
+
+
+# Arrays and datasets ----------------------------------------------------------------
+
+
+def test_arrays_are_split_and_greyscale_becomes_rgb():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 12, 12, 1), dtype=np.uint8)
+    y = np.repeat(np.arange(4), 10)
+    data = load_data((x, y), batch_size=8, class_names=list("wxyz"), validation_split=0.25)
+    assert data.image_size == (12, 12) and data.class_names == list("wxyz")
+    assert (data.num_train, data.num_validation) == (28, 12)
+    assert check_batches(data.train, size=12) == 28
+    images, labels = batches(data.validation)[0]
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])
+    with pytest.raises(ValueError, match="class_names has 2 names"):
+        load_data((x, y), class_names=["a", "b"])
+
+
+def test_datasets_pass_through_and_get_batched():
+    images = np.random.default_rng(0).uniform(0, 255, (10, SIZE, SIZE, 3)).astype("float32")
+    labels = np.arange(10) % 3
+    unbatched = tf.data.Dataset.from_tensor_slices((images, labels))
+    data = load_data(unbatched, batch_size=4)
+    assert data.class_names == ["0", "1", "2"] and data.num_train == 10
+    first, first_labels = batches(data.train)[0]
+    np.testing.assert_array_equal(first, images[:4])
+    assert first_labels.dtype == np.int32
+
+    pair = (unbatched.batch(5), unbatched.take(4).batch(2))
+    data = load_data(pair, image_size=8, class_names=["a", "b", "c", "d"])
+    assert data.num_classes == 4 and data.num_validation == 4
+    assert check_batches(data.validation, size=8) == 4
+
+
+# Feeding fit ------------------------------------------------------------------------
+
+
+def test_a_folder_pipeline_feeds_model_fit_on_this_backend(tmp_path):
+    solid_folder(tmp_path, {"a": 6, "b": 6}, size=(40, 50))
+    data = load_data(tmp_path, image_size=32, batch_size=4, validation_split=0.25)
+    # ResNet20's layout at a quarter of its depth and half its width: compiles fast on JAX.
+    model = kr.ResNet(
+        stage_depths=(1, 1, 1),
+        block_type="basic",
+        stem_type="cifar",
+        stage_widths=(8, 16, 32),
+        num_classes=data.num_classes,
+        input_shape=data.image_shape,
+    )
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    history = model.fit(data.train.take(1), epochs=1, shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert os.environ.get("KERAS_BACKEND", keras.backend.backend()) == keras.backend.backend()
