@@ -8,6 +8,7 @@ backends. One block class covers every variant through its arguments:
 * ResNeXt and wide ResNets: ``groups`` and ``base_width`` of the bottleneck;
 * ResNet-D: ``avg_down`` (average-pool, then a stride-1 projection in the shortcut);
 * ResNet V2: ``preact`` (BN-ReLU before each conv, He et al. 2016, "Identity Mappings");
+* keras.applications' ResNetV2: ``subsample_shortcut`` (a strided identity shortcut);
 * squeeze-and-excitation (``se_ratio``) and stochastic depth (``drop_path_rate``).
 """
 
@@ -270,6 +271,7 @@ class _ResidualBlock(layers.Layer):
         zero_init_last: bool = True,
         use_bias: bool = False,
         data_format: str | None = None,
+        subsample_shortcut: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -292,6 +294,7 @@ class _ResidualBlock(layers.Layer):
         self.zero_init_last = zero_init_last
         self.use_bias = use_bias
         self.data_format = data_format or keras.config.image_data_format()
+        self.subsample_shortcut = subsample_shortcut
 
     @property
     def output_channels(self) -> int:
@@ -305,10 +308,24 @@ class _ResidualBlock(layers.Layer):
     def _factory(self):
         return ConvFactory(self.data_format, self.dtype_policy, self.use_bias)
 
+    def _subsamples(self, in_channels) -> bool:
+        return self.subsample_shortcut and self.strides > 1 and in_channels == self.output_channels
+
     def _shortcut(self, factory, in_channels):
-        """Identity when shapes match, else a (pooled) 1x1 projection or zero padding."""
+        """Identity when shapes match, else a subsampling, a (pooled) projection or zero padding."""
         if self.strides == 1 and in_channels == self.output_channels:
             return []
+        if self._subsamples(in_channels):
+            # keras.applications' ResNetV2: MaxPooling2D(1, stride), a strided identity.
+            return [
+                layers.MaxPooling2D(
+                    1,
+                    self.strides,
+                    data_format=self.data_format,
+                    dtype=self.dtype_policy,
+                    name="shortcut_subsample",
+                )
+            ]
         if self.zero_pad_shortcut:
             if in_channels > self.output_channels:
                 raise ValueError(
@@ -354,6 +371,9 @@ class _ResidualBlock(layers.Layer):
         )
         self.branch_layers = self._branch(factory, in_channels)
         self.shortcut_layers = self._shortcut(factory, in_channels)
+        # A subsampling shortcut is a strided identity: like the identity, it takes the
+        # block input before the pre-activation.
+        self.shortcut_takes_preact = self.preact and not self._subsamples(in_channels)
         self.squeeze_excite = (
             SqueezeExcite(self.se_ratio, self.data_format, dtype=self.dtype_policy, name="se")
             if self.se_ratio
@@ -368,7 +388,9 @@ class _ResidualBlock(layers.Layer):
 
         block_input = _build_chain(self.preact_layers, input_shape)
         branch_output = _build_chain(self.branch_layers, block_input)
-        _build_chain(self.shortcut_layers, block_input if self.preact else input_shape)
+        _build_chain(
+            self.shortcut_layers, block_input if self.shortcut_takes_preact else input_shape
+        )
         if self.squeeze_excite is not None:
             self.squeeze_excite.build(branch_output)
 
@@ -380,7 +402,9 @@ class _ResidualBlock(layers.Layer):
         if self.drop_path is not None:
             residual = self.drop_path(residual)
         if self.shortcut_layers:
-            shortcut = _run_chain(self.shortcut_layers, block_input if self.preact else inputs)
+            shortcut = _run_chain(
+                self.shortcut_layers, block_input if self.shortcut_takes_preact else inputs
+            )
         else:
             shortcut = inputs
         outputs = residual + shortcut
@@ -411,6 +435,7 @@ class _ResidualBlock(layers.Layer):
             "zero_init_last": self.zero_init_last,
             "use_bias": self.use_bias,
             "data_format": self.data_format,
+            "subsample_shortcut": self.subsample_shortcut,
         }
 
 
@@ -435,6 +460,9 @@ class BasicBlock(_ResidualBlock):
             identity (Goyal et al. 2017); for V2 blocks the last conv starts at zero.
         use_bias: give convs a bias.
         data_format: ``"channels_last"`` or ``"channels_first"``.
+        subsample_shortcut: when the block strides but keeps its channel count, the
+            shortcut subsamples the block input (a 1x1 max-pool with the block's stride,
+            as keras.applications' ResNetV2) instead of projecting it.
         groups, base_width, stride_in_1x1: accepted for a uniform signature; a basic
             block has no grouped or 1x1 convs, so they must keep their defaults.
         **kwargs: ``name``, ``dtype`` and the other ``keras.layers.Layer`` arguments.
@@ -490,6 +518,9 @@ class Bottleneck(_ResidualBlock):
         zero_init_last: start the last BN's gamma (V2: the last conv) at zero.
         use_bias: give convs a bias.
         data_format: ``"channels_last"`` or ``"channels_first"``.
+        subsample_shortcut: when the block strides but keeps its channel count, the
+            shortcut subsamples the block input (a 1x1 max-pool with the block's stride,
+            as keras.applications' ResNetV2) instead of projecting it.
         **kwargs: ``name``, ``dtype`` and the other ``keras.layers.Layer`` arguments.
 
     Raises:

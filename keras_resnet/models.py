@@ -77,6 +77,7 @@ def ResNet(
     weights: str | None = None,
     data_format: str | None = None,
     name: str = "resnet",
+    stride_in_last_block: bool = False,
 ) -> keras.Model:
     """Builds any ResNet as a functional ``keras.Model``.
 
@@ -118,6 +119,12 @@ def ResNet(
             architecture.
         data_format: ``"channels_last"`` or ``"channels_first"``.
         name: name of the model.
+        stride_in_last_block: keras.applications' ResNetV2 layout: every stage but the
+            last subsamples in its last block, whose shortcut is then a strided
+            identity (a 1x1 max-pool), while each first block keeps stride 1. Only
+            needed for keras.applications' V2 weights:
+            ``ResNet50V2(use_bias=True, stride_in_last_block=True)``. The stage outputs
+            of :func:`feature_extractor` are then subsampled one stage early.
 
     Returns:
         A ``keras.Model`` mapping images to class probabilities (or features).
@@ -161,7 +168,9 @@ def ResNet(
         for block in range(depth):
             x = block_class(
                 width,
-                strides=2 if stage > 0 and block == 0 else 1,
+                strides=_block_strides(
+                    stage, block, depth, len(stage_depths), stride_in_last_block
+                ),
                 preact=preact,
                 avg_down=variant == "d",
                 zero_pad_shortcut=stem_type == "cifar",
@@ -170,6 +179,7 @@ def ResNet(
                 zero_init_last=zero_init_last,
                 use_bias=use_bias,
                 data_format=factory.data_format,
+                subsample_shortcut=stride_in_last_block,
                 name=f"conv{stage + 2}_block{block + 1}",
                 **(
                     dict(groups=groups, base_width=base_width, stride_in_1x1=variant == "v1")
@@ -248,6 +258,17 @@ def _check_config(
     if weights is not None and not (isinstance(weights, str | os.PathLike)):
         raise ValueError(f"weights must be None or a file path, got {weights!r}.")
     return {"stage_widths": tuple(stage_widths), "stem_type": stem_type}
+
+
+def _block_strides(stage, block, depth, num_stages, stride_in_last_block):
+    """A block's stride: 2 where its stage subsamples, else 1.
+
+    Every stage but the first subsamples in its first block; with ``stride_in_last_block``
+    (keras.applications' ResNetV2), every stage but the last subsamples in its last block.
+    """
+    if stride_in_last_block:
+        return 2 if stage < num_stages - 1 and block == depth - 1 else 1
+    return 2 if stage > 0 and block == 0 else 1
 
 
 def minimum_input_size(stem_type: str, num_stages: int) -> int:
@@ -434,7 +455,7 @@ def _make_constructor(model_name: str):
         weights: None, or the path of a ``.weights.h5`` file of this architecture.
         name: name of the model; defaults to ``{model_name.lower()!r}``.
         **kwargs: further :func:`ResNet` arguments (``se_ratio``, ``drop_path_rate``,
-            ``zero_init_last``, ``data_format``).
+            ``zero_init_last``, ``data_format``, ``use_bias``, ``stride_in_last_block``).
 
     Returns:
         A ``keras.Model``.
