@@ -115,8 +115,11 @@ def ResNet(
         classifier_activation: activation of the classifier, None for logits.
         include_preprocessing: take raw [0, 255] pixels and normalise them inside the
             model; False expects inputs already normalised.
-        weights: None, or the path of a ``.weights.h5`` file saved from this
-            architecture.
+        weights: None; a file of weights: this library's ``.weights.h5``, a torchvision
+            or timm state dict (``.pth``, ``.pt``, ``.bin``, ``.safetensors``) or a
+            keras.applications ``.h5``/``.weights.h5``, converted on load; or the name
+            of a published set (``"imagenet"``, ``"IMAGENET1K_V1"``, ...) to download.
+            See :mod:`keras_resnet.weights`.
         data_format: ``"channels_last"`` or ``"channels_first"``.
         name: name of the model.
         stride_in_last_block: keras.applications' ResNetV2 layout: every stage but the
@@ -256,7 +259,9 @@ def _check_config(
             "For a headless feature extractor pass include_top=False."
         )
     if weights is not None and not (isinstance(weights, str | os.PathLike)):
-        raise ValueError(f"weights must be None or a file path, got {weights!r}.")
+        raise ValueError(
+            f"weights must be None, a file path or a published set name, got {weights!r}."
+        )
     return {"stage_widths": tuple(stage_widths), "stem_type": stem_type}
 
 
@@ -359,22 +364,11 @@ def _stem(x, factory, stem_type, width, preact):
     return layers.MaxPooling2D(3, 2, data_format=factory.data_format, name="stem_pool")(x)
 
 
-def _load_weights(model, path):
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(
-            f"weights file {path!r} does not exist. Pass weights=None for random "
-            "initialisation or the path of a .weights.h5 file."
-        )
-    try:
-        model.load_weights(path)
-    except (ValueError, KeyError) as error:
-        raise ValueError(
-            f"The weights in {path!r} do not fit {model.name} with input "
-            f"{tuple(model.input_shape[1:])} and output {tuple(model.output_shape[1:])}: "
-            f"{error}. Build the model with the same num_classes, input channels and "
-            "architecture as the one that saved them."
-        ) from error
+def _load_weights(model, weights):
+    # Imported here: keras_resnet.weights builds models, so it imports this module.
+    from keras_resnet.weights import load_pretrained
+
+    load_pretrained(model, weights)
 
 
 def _normalize_name(name: str) -> str:
@@ -452,7 +446,8 @@ def _make_constructor(model_name: str):
         pooling: ``"avg"`` or ``"max"`` when ``include_top`` is False.
         classifier_activation: activation of the classifier, None for logits.
         include_preprocessing: take raw [0, 255] pixels (the default).
-        weights: None, or the path of a ``.weights.h5`` file of this architecture.
+        weights: None, a weights file (ours, torchvision, timm or keras.applications)
+            or a published set name such as ``"imagenet"``; see :func:`ResNet`.
         name: name of the model; defaults to ``{model_name.lower()!r}``.
         **kwargs: further :func:`ResNet` arguments (``se_ratio``, ``drop_path_rate``,
             ``zero_init_last``, ``data_format``, ``use_bias``, ``stride_in_last_block``).
