@@ -1318,14 +1318,27 @@ def _jpeg_ratio_index(height, width, min_height, min_width) -> tf.Tensor:
     return index
 
 
-def _decode_jpeg_window(contents, window, ratio_index) -> tf.Tensor:
-    """Decodes only ``window`` (top, left, height, width; full-size pixels) of a JPEG."""
+def _decode_jpeg_window(contents, shape, window, ratio_index) -> tf.Tensor:
+    """Decodes only ``window`` (top, left, height, width; full-size pixels) of a JPEG.
+
+    ``shape`` is the full-size (height, width). With a DCT downscale the window is
+    given in scaled pixels: each edge is rounded to the nearest one, so the crop
+    stays centred where the full-size window is (to half a scaled pixel).
+    """
     top, left, height, width = window
 
     def branch(ratio):
         def decode():
-            scaled = tf.stack([top // ratio, left // ratio, height // ratio, width // ratio])
-            return tf.io.decode_and_crop_jpeg(contents, scaled, channels=3, ratio=ratio)
+            def scaled(start, length, full):
+                first = tf.cast(tf.round(start / ratio), tf.int32)
+                last = tf.cast(tf.round((start + length) / ratio), tf.int32)
+                last = tf.minimum(tf.maximum(last, first + 1), (full + ratio - 1) // ratio)
+                return tf.minimum(first, last - 1), last
+
+            y0, y1 = scaled(top, height, shape[0])
+            x0, x1 = scaled(left, width, shape[1])
+            window_ = tf.stack([y0, x0, y1 - y0, x1 - x0])
+            return tf.io.decode_and_crop_jpeg(contents, window_, channels=3, ratio=ratio)
 
         return decode
 
@@ -1340,7 +1353,7 @@ def _decode_at_least(contents, codec, min_size) -> tf.Tensor:
     def jpeg():
         shape = tf.io.extract_jpeg_shape(contents)
         index = _jpeg_ratio_index(shape[0], shape[1], min_size[0], min_size[1])
-        return _decode_jpeg_window(contents, (0, 0, shape[0], shape[1]), index)
+        return _decode_jpeg_window(contents, shape, (0, 0, shape[0], shape[1]), index)
 
     image = tf.cond(_is_jpeg(contents, codec), jpeg, lambda: _decode(contents, codec))
     image.set_shape([None, None, 3])
@@ -1354,7 +1367,7 @@ def _decode_random_crop(contents, codec, size, scale, ratio) -> tf.Tensor:
         shape = tf.io.extract_jpeg_shape(contents)
         window = _random_crop_window(shape[0], shape[1], scale, ratio)
         index = _jpeg_ratio_index(window[2], window[3], size[0], size[1])
-        return _decode_jpeg_window(contents, window, index)
+        return _decode_jpeg_window(contents, shape, window, index)
 
     def other():
         image = _decode(contents, codec)
@@ -1374,7 +1387,7 @@ def _decode_center_crop(contents, codec, size, fraction) -> tf.Tensor:
         shape = tf.io.extract_jpeg_shape(contents)
         window = _center_window(shape[0], shape[1], size, fraction)
         index = _jpeg_ratio_index(window[2], window[3], size[0], size[1])
-        return _decode_jpeg_window(contents, window, index)
+        return _decode_jpeg_window(contents, shape, window, index)
 
     def other():
         image = _decode(contents, codec)
