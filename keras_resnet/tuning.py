@@ -103,6 +103,8 @@ SMALL_IMAGE_SIZE = 64
 # Trial epochs of tune() when none are given: enough to rank architectures.
 DEFAULT_EPOCHS = 5
 
+SKIPPED_OPTIMIZER_WARNING = "Skipping variable loading for optimizer"
+
 SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 Spec = Any
@@ -661,6 +663,13 @@ class _HyperbandSearch(_SearchMixin, keras_tuner.Hyperband):
         # Hyperband.__init__ would make its own oracle, without the budget; its trial
         # logic (epochs per round, weights of the promoted trial) is what is wanted.
         keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+    def _build_hypermodel(self, hp):
+        with warnings.catch_warnings():
+            # A promoted trial goes on from the weights of the one it continues, with a
+            # fresh optimizer and schedule; the checkpoint's optimizer state is unused.
+            warnings.filterwarnings("ignore", message=SKIPPED_OPTIMIZER_WARNING)
+            return super()._build_hypermodel(hp)
 
 
 # ----------------------------------------------------------------------------------------
@@ -1259,7 +1268,7 @@ def _report(result, search, hypermodel, image_data, source, max_trials) -> TuneR
     with warnings.catch_warnings():
         # The checkpoint holds the optimizer's state too, which a model for use
         # (rather than for more training) does without.
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        warnings.filterwarnings("ignore", message=SKIPPED_OPTIMIZER_WARNING)
         model = search.load_model(best_trial)
     values = {
         key: value
