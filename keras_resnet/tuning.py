@@ -983,6 +983,7 @@ def plot_accuracy_vs_flops(
 
     matplotlib.use("Agg")  # no display on servers; must precede pyplot's import
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     done = [row for row in rows if row.get("val_accuracy") is not None]
     figure, axis = plt.subplots(figsize=(7, 4.5))
@@ -1007,6 +1008,9 @@ def plot_accuracy_vs_flops(
     if max_flops:
         axis.axvline(max_flops / 1e6, color="gray", linestyle="--", label="budget")
     axis.set_xscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    axis.xaxis.set_major_formatter(plain)
+    axis.xaxis.set_minor_formatter(plain)
     axis.set_xlabel("multiply-adds per image (millions)")
     axis.set_ylabel("validation accuracy")
     axis.set_title(title or "accuracy against compute")
@@ -1270,6 +1274,8 @@ def _report(result, search, hypermodel, image_data, source, max_trials) -> TuneR
         # (rather than for more training) does without.
         warnings.filterwarnings("ignore", message=SKIPPED_OPTIMIZER_WARNING)
         model = search.load_model(best_trial)
+    # A fresh optimizer state, so that the saved model loads compiled without warnings.
+    model.optimizer.build(model.trainable_variables)
     values = {
         key: value
         for key, value in best_trial.hyperparameters.values.items()
