@@ -940,8 +940,8 @@ def find_weight_set(
 
 
 def download_weights(
-    weight_set: WeightSet | str,
-    model_name: str | None = None,
+    model: str | WeightSet,
+    weight_set: str = "imagenet",
     *,
     cache_dir: str | os.PathLike | None = None,
     base_url: str | None = None,
@@ -951,12 +951,14 @@ def download_weights(
     The file goes to a temporary name next to its destination, its hash is checked,
     and only then is it renamed into place: an interrupted or corrupt download is never
     used, and a file whose hash is wrong is deleted. A cached file is checked again
-    before it is used (and fetched anew if it no longer matches).
+    before it is used (and fetched anew if it no longer matches). torchvision and timm
+    publish only the first eight hex digits of a file's SHA-256 (in its name), so only
+    those are checked; keras.applications publishes full MD5 digests.
 
     Args:
-        weight_set: a :class:`WeightSet`, or a set name (``"imagenet"``,
-            ``"IMAGENET1K_V1"``, ...) together with ``model_name``.
-        model_name: the model, when ``weight_set`` is a name.
+        model: a model name such as ``"resnet50"``, or a :class:`WeightSet`.
+        weight_set: with a model name, ``"imagenet"`` for the model's default set or a
+            set name such as ``"IMAGENET1K_V1"``.
         cache_dir: the cache root; files go to its ``models`` folder. Defaults to
             ``$KERAS_HOME``, else ``~/.keras`` (as ``keras.utils.get_file``).
         base_url: fetch the file by name from this folder URL instead of the
@@ -967,17 +969,13 @@ def download_weights(
 
     Raises:
         ValueError: if the downloaded file does not match its published hash, or the
-            set is unknown.
+            model has no such set.
         ConnectionError: if the download fails or ends early.
 
     Example:
-        >>> path = download_weights("IMAGENET1K_V1", "resnet18")
+        >>> path = download_weights("resnet18", "IMAGENET1K_V1")
     """
-    entry = weight_set
-    if not isinstance(entry, WeightSet):
-        if model_name is None:
-            raise ValueError("Give model_name with a set name, e.g. ('imagenet', 'resnet50').")
-        entry = find_weight_set(model_name, weight_set)
+    entry = model if isinstance(model, WeightSet) else find_weight_set(model, weight_set)
     base_url = base_url or os.environ.get(BASE_URL_ENV)
     url = f"{base_url.rstrip('/')}/{entry.filename}" if base_url else entry.url
     folder = os.path.join(_cache_root(cache_dir), "models")
@@ -1022,7 +1020,7 @@ def _cache_root(cache_dir):
 
 def _fetch(url, out, algorithm):
     """Streams ``url`` into ``out``; returns the hex digest of what was written."""
-    digest = hashlib.new(algorithm)
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     received = 0
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
@@ -1045,7 +1043,7 @@ def _fetch(url, out, algorithm):
 
 
 def _file_digest(path, algorithm):
-    digest = hashlib.new(algorithm)
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as file:
         while chunk := file.read(1 << 20):
             digest.update(chunk)

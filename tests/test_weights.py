@@ -427,9 +427,9 @@ def _as_torchvision_state(model):
 @pytest.fixture(scope="module")
 def resnet18_file(tmp_path_factory):
     """A ResNet18 .safetensors file with torchvision's names, its inputs and logits."""
+    _safetensors()
     from safetensors.numpy import save_file
 
-    _safetensors()
     images, _ = _images()
     source = _ours("resnet18")
     rng = np.random.default_rng(3)
@@ -604,7 +604,7 @@ def test_download_is_checked_cached_and_converted(resnet18_file, server, monkeyp
     assert cached.is_file() and len(server.requests) == 1
     assert _max_error(_predict(model, resnet18_file.images), resnet18_file.expected) < TOLERANCE
 
-    assert weights.download_weights("test_set", "resnet18") == str(cached)
+    assert weights.download_weights("resnet18", "test_set") == str(cached)
     assert len(server.requests) == 1  # the second call used the cache
     assert os.listdir(cached.parent) == [cached.name]
 
