@@ -42,6 +42,40 @@ def run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a .keras file, e.g. one saved by 'keras-resnet train'")
+    parser.add_argument(
+        "--format",
+        choices=("savedmodel", "onnx", "tflite"),
+        default="savedmodel",
+        help="savedmodel (TensorFlow or JAX backend), onnx (TensorFlow or PyTorch), "
+        "tflite (TensorFlow); default: savedmodel",
+    )
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="a folder for savedmodel, a .onnx or .tflite file for the others",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=_positive_int,
+        help="export for N x N images (default: the model's input size, else the size "
+        "saved with it)",
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import os
+
+    # Before TensorFlow is first imported, which reads it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_resnet import export
+
+    path = export.export_model(args.model, args.output, args.format, args.image_size)
+    print(f"{args.format} artifact (takes raw [0, 255] float32 pixels): {path}")
+    return 0
+
+
 # name -> (help, add_arguments, run)
 COMMANDS = {
     "summary": (
@@ -53,6 +87,11 @@ COMMANDS = {
         "list every named model with its parameters and FLOPs (a Markdown table)",
         _add_models_arguments,
         run_models,
+    ),
+    "export": (
+        "write a SavedModel, ONNX or TFLite artifact that takes raw pixels",
+        _add_export_arguments,
+        run_export,
     ),
 }
 
