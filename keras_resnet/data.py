@@ -61,8 +61,9 @@ CACHE_MEMORY_FRACTION = 0.25
 ENCODED_SHUFFLE_BUFFER = 8192
 MAX_REPORTED_FILES = 100
 
-_CODEC_TF = 0  # tf.io decoders
+_CODEC_TF = 0  # tf.io.decode_image
 _CODEC_PIL = 1  # Pillow, for the BMP variants tf.io.decode_bmp gets wrong
+_CODEC_JPEG = 2  # a checked JPEG: tf.io.decode_jpeg and decode_and_crop_jpeg
 _PIL_FORMATS = {"JPEG", "PNG", "BMP", "GIF"}
 _CROP_ATTEMPTS = 10
 _JPEG_RATIOS = (1, 2, 4, 8)
@@ -298,8 +299,8 @@ def load_image(
         image_size=size,
         crop_fraction=_crop_fraction(size) if crop_fraction is None else crop_fraction,
     )
-    contents = tf.io.read_file(path)
-    image, _ = recipe.eval_fn("encoded")(contents, tf.constant(info.codec), tf.constant(0))
+    evaluate = recipe.file_fn("eval", recipe.decoding("eval", info.shape, info.codec))
+    image, _ = evaluate(tf.constant(path), tf.constant(0))
     return image.numpy()
 
 
@@ -321,6 +322,7 @@ class _Split:
     labels: np.ndarray | None = None
     paths: np.ndarray | None = None
     codecs: np.ndarray | None = None
+    shapes: np.ndarray | None = None
     pixels: np.ndarray | None = None
     dataset: tf.data.Dataset | None = None
     cache_bytes: int = 0
@@ -333,18 +335,16 @@ class _Split:
         return self.pixels is None
 
     def elements(self, shuffle: bool, seed: int) -> tf.data.Dataset:
-        """Unbatched ``(item, codec, label)``, shuffled where that is cheap."""
+        """Unbatched ``(item, codec, label)`` of records or arrays, shuffled where cheap.
+
+        Files have their own grouped pipelines (``_Recipe.file_elements``).
+        """
         if self.dataset is not None:
             ds = self.dataset
             if shuffle:
                 ds = ds.shuffle(min(self.size, ENCODED_SHUFFLE_BUFFER), seed=seed)
             return ds
         labels = tf.constant(self.labels, tf.int32)
-        if self.paths is not None:
-            ds = tf.data.Dataset.from_tensor_slices((self.paths, self.codecs, labels))
-            if shuffle:
-                ds = ds.shuffle(self.size, seed=seed, reshuffle_each_iteration=True)
-            return ds
         # Shuffle indices and gather, so the shuffle buffer holds no image copies.
         pixels = tf.constant(self.pixels)
         ds = tf.data.Dataset.range(self.size)
@@ -461,6 +461,7 @@ def _load_folder(root: Path, size, validation_split, cache, options) -> ImageDat
             labels=labels,
             paths=paths,
             codecs=np.asarray([infos[path].codec for path in paths], np.int32),
+            shapes=np.asarray(shapes, np.int64).reshape(-1, 2),
             cache_bytes=sum(_cached_bytes(shape, cache_side) for shape in shapes),
             eval_cache_bytes=len(paths) * size[0] * size[1] * 3,
             fingerprint=_fingerprint(paths, size),
@@ -749,6 +750,7 @@ def _inspect_image(path: str) -> _ImageInfo:
                 return _ImageInfo(error=f"unsupported format {image.format}")
             codec = _CODEC_TF
             if image.format == "JPEG":
+                codec = _CODEC_JPEG
                 if not _ends_with_jpeg_marker(path):
                     image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
                     image.load()
@@ -958,23 +960,35 @@ class _Recipe:
     def soft_labels(self) -> bool:
         return self.mixup > 0 or self.cutmix > 0
 
+    @property
+    def train_stage(self) -> str:
+        return {None: "eval", "shift": "shift"}.get(self.augment, "crop")
+
     def train(self, split: _Split, cache_to: str | None) -> tf.data.Dataset:
         kind = split.kind
         if cache_to is not None:
             # Decode once at a moderate resolution, keep the uint8 images, and crop
             # and flip from memory every epoch; shuffling after the cache keeps
             # epochs in different orders.
-            ds = split.elements(shuffle=False, seed=self.seed)
-            ds = ds.map(self.cache_fn(kind), num_parallel_calls=AUTOTUNE)
+            if kind == "files":
+                ds = self.file_elements(split, "cache", shuffle=False)
+            else:
+                ds = split.elements(shuffle=False, seed=self.seed)
+                ds = ds.map(self.cache_fn(kind), num_parallel_calls=AUTOTUNE)
             ds = _exactly(ds.ignore_errors(log_warning=True), split.size).cache(cache_to)
             ds = ds.shuffle(split.size, seed=self.seed, reshuffle_each_iteration=True)
             kind = "pixels"
+        if kind == "files":
+            ds = self.file_elements(split, self.train_stage, shuffle=True)
+            if self.randaugment:
+                ds = ds.map(_randaugment, num_parallel_calls=AUTOTUNE, deterministic=False)
         else:
-            ds = split.elements(shuffle=True, seed=self.seed)
-        transform = self.eval_fn(kind) if self.augment is None else self.train_fn(kind)
-        if self.randaugment:
-            transform = _then_randaugment(transform)
-        ds = ds.map(transform, num_parallel_calls=AUTOTUNE, deterministic=False)
+            if cache_to is None:
+                ds = split.elements(shuffle=True, seed=self.seed)
+            transform = self.eval_fn(kind) if self.augment is None else self.train_fn(kind)
+            if self.randaugment:
+                transform = _then_randaugment(transform)
+            ds = ds.map(transform, num_parallel_calls=AUTOTUNE, deterministic=False)
         if kind != "pixels":
             ds = _exactly(ds.ignore_errors(log_warning=True), split.size)
         ds = ds.batch(self.batch_size)
@@ -983,8 +997,11 @@ class _Recipe:
         return ds.prefetch(AUTOTUNE)
 
     def evaluate(self, split: _Split, cache_to: str | None) -> tf.data.Dataset:
-        ds = split.elements(shuffle=False, seed=self.seed)
-        ds = ds.map(self.eval_fn(split.kind), num_parallel_calls=AUTOTUNE)
+        if split.kind == "files":
+            ds = self.file_elements(split, "eval", shuffle=False)
+        else:
+            ds = split.elements(shuffle=False, seed=self.seed)
+            ds = ds.map(self.eval_fn(split.kind), num_parallel_calls=AUTOTUNE)
         if split.kind != "pixels":
             ds = _exactly(ds.ignore_errors(log_warning=True), split.size)
         ds = ds.batch(self.batch_size)
@@ -997,16 +1014,118 @@ class _Recipe:
             ds = ds.map(lambda images, labels: (images, tf.one_hot(labels, self.num_classes)))
         return ds.prefetch(AUTOTUNE)
 
-    # Element transforms take (item, codec, label): a file path or an encoded image
-    # (with the codec that decodes it) or decoded pixels, and an int32 label.
+    # Files: every file's format and size are known from the check, so files are
+    # grouped by their decoding settings (JPEG DCT downscale, antialiasing) and each
+    # group gets a map without branches. tf.cond and tf.switch_case inside a
+    # tf.data map cost little CPU but cut its parallelism: with them the
+    # random-crop pipeline ran at 0.6x image_dataset_from_directory, without at 0.9x.
+
+    def decoding(self, stage: str, shape: tuple[int, int], codec: int) -> _Decoding:
+        """Static decoding settings of one file for a pipeline stage."""
+        height, width = shape
+        out_h, out_w = self.image_size
+        if stage == "cache":
+            shorter = min(height, width)
+            need_h, need_w = _ratio_need(shorter, shorter, self.cache_side, self.cache_side)
+            largest = (height, width)
+        elif stage == "eval":
+            need_h, need_w = _center_window_size(height, width, self.image_size, self.crop_fraction)
+            largest = (need_h, need_w)
+            need_h, need_w = _ratio_need(need_h, need_w, out_h, out_w)
+        elif stage == "crop":
+            # The smallest crop the sampler can draw must keep the output size.
+            low, aspect = self.crop_scale[0], min(CROP_ASPECT_RATIO[0], 1 / CROP_ASPECT_RATIO[1])
+            smallest = min(math.sqrt(low * height * width * aspect), height, width)
+            need_h, need_w = _ratio_need(smallest, smallest, out_h, out_w)
+            largest = (height, width)
+        else:  # "shift": the whole image
+            need_h, need_w = _ratio_need(height, width, out_h, out_w)
+            largest = (height, width)
+        ratio = 1
+        if codec == _CODEC_JPEG:
+            ratio = max(r for r in _JPEG_RATIOS if r == 1 or (need_h >= r and need_w >= r))
+        scaled = [math.ceil(side / ratio) for side in largest]
+        # Bilinear reads every source pixel down to half size; below that it aliases,
+        # and antialiased resizing costs about five bilinear ones. Decoding once
+        # (cache, evaluation) affords it from 2x; a training crop every epoch from 4x,
+        # where the decode of a large image dominates anyway.
+        limit = 4 if stage in ("crop", "shift") else 2
+        if stage == "cache":
+            shrink = min(scaled) > self.cache_side
+            return _Decoding(codec, ratio, shrink, min(scaled) > limit * self.cache_side)
+        antialias = scaled[0] > limit * out_h or scaled[1] > limit * out_w
+        return _Decoding(codec, ratio, True, antialias)
+
+    def file_elements(self, split: _Split, stage: str, shuffle: bool) -> tf.data.Dataset:
+        """Decoded files: (float32 image, label), or for "cache" (uint8, codec, label)."""
+        keys = [
+            self.decoding(stage, tuple(shape), int(codec))
+            for shape, codec in zip(split.shapes, split.codecs, strict=True)
+        ]
+        unique = list(dict.fromkeys(keys))
+        group_of = np.asarray([unique.index(key) for key in keys], np.int64)
+        groups, weights = [], []
+        for index, key in enumerate(unique):
+            members = np.flatnonzero(group_of == index)
+            ds = tf.data.Dataset.from_tensor_slices(
+                (split.paths[members], tf.constant(split.labels[members], tf.int32))
+            )
+            if shuffle:
+                ds = ds.shuffle(len(members), seed=self.seed, reshuffle_each_iteration=True)
+            ds = ds.map(
+                self.file_fn(stage, key), num_parallel_calls=AUTOTUNE, deterministic=not shuffle
+            )
+            groups.append(ds)
+            weights.append(len(members) / len(keys))
+        if len(groups) == 1:
+            return groups[0]
+        if shuffle:
+            return tf.data.Dataset.sample_from_datasets(
+                groups, weights, seed=self.seed, stop_on_empty_dataset=False
+            )
+        return tf.data.Dataset.choose_from_datasets(
+            groups, tf.data.Dataset.from_tensor_slices(group_of), stop_on_empty_dataset=False
+        )
+
+    def file_fn(self, stage: str, key: _Decoding) -> Callable:
+        """The map function of one group of files, for one stage."""
+        size, fraction, side = self.image_size, self.crop_fraction, self.cache_side
+        scale, ratio = self.crop_scale, CROP_ASPECT_RATIO
+
+        def cache(path, label):
+            image = _decode_file(path, key)
+            if key.shrink:
+                shape = tf.shape(image)
+                factor = side / tf.cast(tf.minimum(shape[0], shape[1]), tf.float32)
+                new = tf.cast(tf.math.ceil(tf.cast(shape[:2], tf.float32) * factor), tf.int32)
+                image = _to_uint8(_resize(image, new, antialias=key.antialias))
+            return image, key.codec, label
+
+        def evaluate(path, label):
+            image = _decode_file(path, key, lambda h, w: _center_window(h, w, size, fraction))
+            return _resize(image, size, antialias=key.antialias), label
+
+        def crop(path, label):
+            image = _decode_file(path, key, lambda h, w: _random_crop_window(h, w, scale, ratio))
+            return _random_flip(_resize(image, size, antialias=key.antialias)), label
+
+        def shift(path, label):
+            image = tf.cast(_decode_file(path, key), tf.float32)
+            return _random_shift_zoom(image, size), label
+
+        return {"cache": cache, "eval": evaluate, "crop": crop, "shift": shift}[stage]
+
+    # Other element transforms take (item, codec, label): an encoded image (with the
+    # codec that decodes it) or decoded pixels, and an int32 label. Encoded records
+    # (tfds) have no known format or size, so these branch per image.
 
     def cache_fn(self, kind: str) -> Callable:
         """To (uint8 image with shorter side at most cache_side, codec, label)."""
         side = self.cache_side
 
         def prepare(item, codec, label):
-            if kind != "pixels":
-                image = _decode_at_least(_contents(item, kind), codec, (side, side))
+            if kind == "encoded":
+                image = _decode_at_least(item, codec, (side, side))
             else:
                 image = _as_rgb(item)
             shape = tf.shape(image)
@@ -1031,10 +1150,7 @@ class _Recipe:
         if self.augment == "shift":
 
             def shift(item, codec, label):
-                if kind != "pixels":
-                    image = _decode(_contents(item, kind), codec)
-                else:
-                    image = _as_rgb(item)
+                image = _decode(item, codec) if kind == "encoded" else _as_rgb(item)
                 return _random_shift_zoom(tf.cast(image, tf.float32), size), label
 
             return shift
@@ -1042,14 +1158,14 @@ class _Recipe:
         scale, ratio = self.crop_scale, CROP_ASPECT_RATIO
 
         def crop_flip(item, codec, label):
-            if kind != "pixels":
-                image = _decode_random_crop(_contents(item, kind), codec, size, scale, ratio)
+            if kind == "encoded":
+                image = _decode_random_crop(item, codec, size, scale, ratio)
             else:
                 image = _as_rgb(item)
                 shape = tf.shape(image)
                 top, left, height, width = _random_crop_window(shape[0], shape[1], scale, ratio)
                 image = image[top : top + height, left : left + width]
-            image = tf.image.random_flip_left_right(_resize(image, size))
+            image = _random_flip(_resize(image, size))
             return image, label
 
         return crop_flip
@@ -1059,8 +1175,8 @@ class _Recipe:
         size, fraction = self.image_size, self.crop_fraction
 
         def center(item, codec, label):
-            if kind != "pixels":
-                image = _decode_center_crop(_contents(item, kind), codec, size, fraction)
+            if kind == "encoded":
+                image = _decode_center_crop(item, codec, size, fraction)
             else:
                 image = _as_rgb(item)
                 shape = tf.shape(image)
@@ -1126,12 +1242,15 @@ _FILL = 128.0
 
 def _then_randaugment(transform: Callable) -> Callable:
     def augmented(item, codec, label):
-        image, label = transform(item, codec, label)
-        for _ in range(RANDAUGMENT_OPS):
-            image = _randaugment_op(image, RANDAUGMENT_MAGNITUDE)
-        return image, label
+        return _randaugment(*transform(item, codec, label))
 
     return augmented
+
+
+def _randaugment(image: tf.Tensor, label: tf.Tensor):
+    for _ in range(RANDAUGMENT_OPS):
+        image = _randaugment_op(image, RANDAUGMENT_MAGNITUDE)
+    return image, label
 
 
 def _randaugment_op(image: tf.Tensor, magnitude: float) -> tf.Tensor:
@@ -1239,11 +1358,13 @@ def _exactly(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:
 
     Files are checked before loading, so a decode failure here is rare (a file
     changed since, or damage the check cannot see). tf.data logs it and drops the
-    element; another element of the same dataset takes its place, so an epoch
-    keeps its length and Keras knows the number of steps (with an unknown count
-    it warns that the input "ran out of data" after every first epoch).
+    element; the next pass of the same dataset fills its place, so an epoch keeps
+    its length and Keras knows the number of steps (with an unknown count it warns
+    that the input "ran out of data" after every first epoch). The next pass is
+    only started when an element was dropped; if every element fails, the repeat
+    ends instead of spinning.
     """
-    return ds.concatenate(ds.repeat()).take(count)
+    return ds.repeat().take(count)
 
 
 def _beta(alpha: float) -> tf.Tensor:
@@ -1262,9 +1383,14 @@ def _resize(image: tf.Tensor, size, antialias: bool = False) -> tf.Tensor:
 
 
 def _to_uint8(image: tf.Tensor) -> tf.Tensor:
+    """Rounds pixels in [0, 255] to uint8.
+
+    Only for bilinear and antialiased resizes of uint8 images: their outputs are
+    weighted means of pixels, so they stay in range and need no clipping.
+    """
     if image.dtype == tf.uint8:
         return image
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return tf.cast(image + 0.5, tf.uint8)
 
 
 def _as_rgb(image: tf.Tensor) -> tf.Tensor:
@@ -1279,12 +1405,6 @@ def _pil_decode(contents: np.ndarray) -> np.ndarray:
     # tf.numpy_function hands a string scalar over as a 0-d object array.
     with Image.open(io.BytesIO(np.asarray(contents).item())) as image:
         return np.asarray(image.convert("RGB"))
-
-
-def _contents(item: tf.Tensor, kind: str) -> tf.Tensor:
-    # Reading inside the decoding map, rather than in a map of its own, saves a
-    # pipeline stage: measurably faster when other processes share the cores.
-    return tf.io.read_file(item) if kind == "files" else item
 
 
 def _decode(contents: tf.Tensor, codec: tf.Tensor) -> tf.Tensor:
@@ -1302,7 +1422,7 @@ def _decode(contents: tf.Tensor, codec: tf.Tensor) -> tf.Tensor:
 
 
 def _is_jpeg(contents: tf.Tensor, codec: tf.Tensor) -> tf.Tensor:
-    return tf.logical_and(tf.equal(codec, _CODEC_TF), tf.io.is_jpeg(contents))
+    return tf.logical_and(tf.not_equal(codec, _CODEC_PIL), tf.io.is_jpeg(contents))
 
 
 def _jpeg_ratio_index(height, width, min_height, min_width) -> tf.Tensor:
@@ -1325,26 +1445,99 @@ def _decode_jpeg_window(contents, shape, window, ratio_index) -> tf.Tensor:
     given in scaled pixels: each edge is rounded to the nearest one, so the crop
     stays centred where the full-size window is (to half a scaled pixel).
     """
-    top, left, height, width = window
 
     def branch(ratio):
         def decode():
-            def scaled(start, length, full):
-                first = tf.cast(tf.round(start / ratio), tf.int32)
-                last = tf.cast(tf.round((start + length) / ratio), tf.int32)
-                last = tf.minimum(tf.maximum(last, first + 1), (full + ratio - 1) // ratio)
-                return tf.minimum(first, last - 1), last
-
-            y0, y1 = scaled(top, height, shape[0])
-            x0, x1 = scaled(left, width, shape[1])
-            window_ = tf.stack([y0, x0, y1 - y0, x1 - x0])
-            return tf.io.decode_and_crop_jpeg(contents, window_, channels=3, ratio=ratio)
+            scaled = _scaled_window(window, shape, ratio)
+            return tf.io.decode_and_crop_jpeg(contents, scaled, channels=3, ratio=ratio)
 
         return decode
 
     image = tf.switch_case(ratio_index, [branch(ratio) for ratio in _JPEG_RATIOS])
     image.set_shape([None, None, 3])
     return image
+
+
+def _scaled_window(window, shape, ratio: int) -> tf.Tensor:
+    """A full-size (top, left, height, width) window in pixels of a 1/ratio decode.
+
+    Each edge is rounded to the nearest scaled pixel, so the crop stays centred
+    where the full-size window is (to half a scaled pixel).
+    """
+    top, left, height, width = window
+    if ratio == 1:
+        return tf.stack([top, left, height, width])
+
+    def edges(start, length, full):
+        first = tf.cast(tf.round(start / ratio), tf.int32)
+        last = tf.cast(tf.round((start + length) / ratio), tf.int32)
+        last = tf.minimum(tf.maximum(last, first + 1), (full + ratio - 1) // ratio)
+        return tf.minimum(first, last - 1), last
+
+    y0, y1 = edges(top, height, shape[0])
+    x0, x1 = edges(left, width, shape[1])
+    return tf.stack([y0, x0, y1 - y0, x1 - x0])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decoding:
+    """Decoding settings shared by a group of files: no branches per image."""
+
+    codec: int
+    ratio: int = 1  # JPEG DCT downscale
+    shrink: bool = True  # cache stage: the image is larger than the cached size
+    antialias: bool = False
+
+
+def _ratio_need(height, width, out_h, out_w) -> tuple[float, float]:
+    """How many times a region could shrink in each direction and still cover the output."""
+    return height / out_h, width / out_w
+
+
+def _center_window_size(height, width, size, fraction) -> tuple[int, int]:
+    """Python twin of _center_window's size, for planning."""
+    scale = max(size[0] / fraction / height, size[1] / fraction / width)
+    return (
+        min(max(round(size[0] / scale), 1), height),
+        min(max(round(size[1] / scale), 1), width),
+    )
+
+
+def _decode_file(path, key: _Decoding, window_fn: Callable | None = None) -> tf.Tensor:
+    """Reads and decodes a checked file with fixed settings, optionally one window of it.
+
+    ``window_fn(height, width)`` gives (top, left, height, width) in full-size pixels.
+    """
+    contents = tf.io.read_file(path)
+    if key.codec == _CODEC_JPEG:
+        shape = tf.io.extract_jpeg_shape(contents)
+        if window_fn is None:
+            image = tf.io.decode_jpeg(contents, channels=3, ratio=key.ratio)
+        else:
+            window = _scaled_window(window_fn(shape[0], shape[1]), shape, key.ratio)
+            image = tf.io.decode_and_crop_jpeg(contents, window, channels=3, ratio=key.ratio)
+    else:
+        if key.codec == _CODEC_PIL:
+            image = tf.numpy_function(_pil_decode, [contents], tf.uint8, stateful=False)
+        else:
+            image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        if window_fn is not None:
+            shape = tf.shape(image)
+            top, left, height, width = window_fn(shape[0], shape[1])
+            image = image[top : top + height, left : left + width]
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _random_flip(image: tf.Tensor) -> tf.Tensor:
+    """Horizontal flip half the time, without tf.image's tf.cond.
+
+    The reversed axes are a list of length 0 or 1; tf.where on the whole image
+    would cost four times as much.
+    """
+    flip = tf.random.uniform([]) < 0.5
+    return tf.reverse(image, tf.boolean_mask(tf.constant([1]), tf.reshape(flip, [1])))
 
 
 def _decode_at_least(contents, codec, min_size) -> tf.Tensor:

@@ -113,6 +113,17 @@ def test_folder_with_awkward_files_loads_and_skips_the_broken_ones_once(awkward_
     assert check_batches(uncached.train) == 10
 
 
+def test_a_file_that_vanishes_after_loading_does_not_break_an_epoch(tmp_path):
+    solid_folder(tmp_path, {"a": 5, "b": 5})
+    data = load_data(tmp_path, image_size=8, batch_size=4, validation_split=0.2, cache=False)
+    assert int(data.train.cardinality()) == 2 and int(data.validation.cardinality()) == 1
+    for path in sorted(tmp_path.rglob("*.png"))[:3]:
+        path.unlink()
+    # tf.data logs the failed reads; other images take their places.
+    assert check_batches(data.train, size=8) == data.num_train == 8
+    assert check_batches(data.validation, size=8) == data.num_validation == 2
+
+
 def test_folder_decodes_modes_to_the_right_rgb(tmp_path):
     """Palette BMPs, CMYK JPEGs and RGBA PNGs decode to the colours Pillow sees."""
     rgb = Image.fromarray(pixels(16, 16))
