@@ -100,7 +100,7 @@ def export_model(
     path = os.fspath(path)
     suffix = SUFFIXES.get(format)
     if suffix and not path.endswith(suffix):
-        raise ValueError(f"A {format} artifact's path must end in {suffix!r}, got {path!r}.")
+        raise ValueError(f"The path of a {format} artifact must end in {suffix!r}, got {path!r}.")
     if not suffix and path.endswith((".keras", ".onnx", ".tflite", ".h5")):
         raise ValueError(
             f"A SavedModel is a folder, but {path!r} has a file suffix: give a folder "

@@ -157,7 +157,19 @@ def test_export_command(tmp_path, capsys):
         run_artifact(format, output, images), to_numpy(model(images)), atol=1e-4, rtol=0
     )
     # No size anywhere: one line on stderr, exit code 2.
-    assert cli.main(["export", model_path, "--format", format, "--output", output + "2"]) == 2
+    assert (
+        cli.main(
+            [
+                "export",
+                model_path,
+                "--format",
+                format,
+                "--output",
+                str(tmp_path / "unsized" / FORMAT_PATHS[format]),
+            ]
+        )
+        == 2
+    )
     assert "--image-size" in capsys.readouterr().err
     unsupported = [name for name in export.FORMATS if name not in SUPPORTED]
     if unsupported:
