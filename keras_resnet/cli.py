@@ -76,6 +76,72 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_tune_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="an image folder, tfds:NAME, or digits (default: the embedded digits, offline)",
+    )
+    parser.add_argument("--tuner", choices=("random", "hyperband", "bayesian"), default="random")
+    parser.add_argument(
+        "--max-trials", type=_positive_int, default=10, help="trials in all (default: 10)"
+    )
+    parser.add_argument(
+        "--epochs", type=_positive_int, help="epochs per trial (Hyperband: the most; default: 5)"
+    )
+    parser.add_argument(
+        "--max-flops", help="most multiply-adds per image of a trial, e.g. 50M or 0.5G"
+    )
+    parser.add_argument("--max-params", help="most trainable parameters of a trial, e.g. 2.5M")
+    parser.add_argument("--output", default="saved_models", help="default: saved_models")
+    parser.add_argument("--run-name", help="run folder name (default: tune-<data>)")
+    parser.add_argument("--batch-size", type=_positive_int, help="batch size (digits: 64, else 32)")
+    parser.add_argument(
+        "--image-size", type=_positive_int, help="resize images to N x N (digits: 16, else 224)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="default: 0")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh; without it a search of the same run name resumes",
+    )
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from keras_resnet import tuning
+
+    result = tuning.tune(
+        args.data,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        max_flops=args.max_flops,
+        max_params=args.max_params,
+        output=args.output,
+        run_name=args.run_name,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        verbose=1,
+    )
+    if not result.is_chief:
+        print(f"worker done: ran trials {', '.join(result.trials_run) or 'none'}")
+        return 0
+    print(
+        f"best trial {result.best_trial_id} of {len(result.trials)}: validation accuracy "
+        f"{result.best_val_accuracy:.2%}, {result.best_params:,} parameters, "
+        f"{result.best_flops / 1e6:.2f} M multiply-adds"
+    )
+    if result.test_accuracy is not None:
+        print(f"test accuracy: {result.test_accuracy:.2%}")
+    print(f"hyperparameters: {result.best_hyperparameters}")
+    print(f"best model: {result.best_model_path}")
+    print(f"trials: {result.trials_path}")
+    print(f"accuracy against FLOPs: {result.plot_path}")
+    return 0
+
+
 # name -> (help, add_arguments, run)
 COMMANDS = {
     "summary": (
@@ -92,6 +158,11 @@ COMMANDS = {
         "write a SavedModel, ONNX or TFLite artifact that takes raw pixels",
         _add_export_arguments,
         run_export,
+    ),
+    "tune": (
+        "search width, depth and recipe with KerasTuner within a params/FLOPs budget",
+        _add_tune_arguments,
+        run_tune,
     ),
 }
 

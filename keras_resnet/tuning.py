@@ -790,6 +790,7 @@ def tune(
             raise ValueError(f"{option} must be at least 1, got {value}.")
     if steps_per_epoch is not None and steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be at least 1, got {steps_per_epoch}.")
+    max_params, max_flops = parse_count(max_params), parse_count(max_flops)
     strategy = _tf_strategy(distribution_strategy)
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -809,8 +810,8 @@ def tune(
     hypermodel = HyperResNet(
         image_data.num_classes,
         image_data.image_shape,
-        max_params=parse_count(max_params),
-        max_flops=parse_count(max_flops),
+        max_params=max_params,
+        max_flops=max_flops,
         epochs=epochs,
         steps_per_epoch=steps,
         batch_size=batch_size,

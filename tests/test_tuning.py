@@ -510,3 +510,29 @@ def test_a_chief_and_two_workers_run_every_trial_exactly_once(tmp_path):
     rows = read_csv(Path(tmp_path) / "distributed" / tuning.TRIALS_FILE)
     assert [row["status"] for row in rows] == ["completed"] * 4
     assert (Path(tmp_path) / "distributed" / tuning.BEST_MODEL_FILE).exists()
+
+
+# ----------------------------------------------------------------------------------------
+# keras-resnet tune
+
+
+def test_the_command_reports_a_bad_budget_in_one_line(capsys):
+    from keras_resnet import cli
+
+    assert cli.main(["tune", "--max-flops", "lots", "--max-trials", "1"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("keras-resnet tune: error:") and "lots" in error
+    assert "\n" not in error
+
+
+@pytest.mark.slow
+def test_the_command_searches_the_embedded_digits(tmp_path, capsys):
+    from keras_resnet import cli
+
+    argv = ["tune", "--max-trials", "1", "--epochs", "1", "--max-flops", "2M"]
+    argv += ["--output", str(tmp_path), "--run-name", "cli", "--image-size", "16"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "best trial" in printed and str(tmp_path / "cli" / tuning.BEST_MODEL_FILE) in printed
+    [row] = read_csv(tmp_path / "cli" / tuning.TRIALS_FILE)
+    assert row["status"] == "completed" and int(row["flops"]) <= 2e6
