@@ -1276,7 +1276,8 @@ def _report(result, search, hypermodel, image_data, source, max_trials) -> TuneR
         warnings.filterwarnings("ignore", message=SKIPPED_OPTIMIZER_WARNING)
         model = search.load_model(best_trial)
     # A fresh optimizer state, so that the saved model loads compiled without warnings.
-    model.optimizer.build(model.trainable_variables)
+    with keras_tuner.engine.tuner.maybe_distribute(search.distribution_strategy):
+        model.optimizer.build(model.trainable_variables)
     values = {
         key: value
         for key, value in best_trial.hyperparameters.values.items()
