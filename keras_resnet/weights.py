@@ -226,27 +226,32 @@ def load_pretrained(
         >>> model = keras_resnet.ResNet18(num_classes=10)
         >>> load_pretrained(model, "resnet18-f37072fd.pth")   # backbone only: 10 classes
     """
-    if isinstance(weights, keras.Model):
-        return load_keras_applications_weights(model, weights)
-    if isinstance(weights, Mapping) or hasattr(weights, "state_dict"):
-        return load_torch_weights(model, weights)
-    path = os.fspath(weights)
-    if not os.path.exists(path):
-        if not _is_set_name(path):
-            raise ValueError(
-                f"weights file {path!r} does not exist. Pass weights=None for random "
-                "initialisation, the path of a weights file (.weights.h5, .pth, "
-                ".safetensors, keras.applications .h5) or a published set name such as "
-                "'imagenet'."
-            )
-        entry = find_weight_set(_model_key(model), path, layout=_layout(model))
-        path = download_weights(entry, cache_dir=cache_dir, base_url=base_url)
-    kind = _file_kind(path)
+    if _names_a_set(weights):
+        entry = find_weight_set(_model_key(model), os.fspath(weights), layout=_layout(model))
+        weights = download_weights(entry, cache_dir=cache_dir, base_url=base_url)
+    return _load_read(model, weights, *_read_any(weights))
+
+
+def _names_a_set(source) -> bool:
+    """Whether ``source`` names a published set; ValueError if it is a missing file."""
+    if not isinstance(source, str | os.PathLike) or os.path.exists(source):
+        return False
+    if _is_set_name(os.fspath(source)):
+        return True
+    raise ValueError(
+        f"weights file {os.fspath(source)!r} does not exist. Pass weights=None for random "
+        "initialisation, the path of a weights file (.weights.h5, .pth, .safetensors, "
+        "keras.applications .h5) or a published set name such as 'imagenet'."
+    )
+
+
+def _load_read(model, source, kind, state):
+    """Loads what :func:`_read_any` read from ``source``."""
     if kind == "torch":
-        return load_torch_weights(model, path)
+        return _load_torch_state(model, state, _origin(source, "the state dict"))
     if kind == "keras_applications":
-        return load_keras_applications_weights(model, path)
-    return _load_native(model, path)
+        return _load_keras_state(model, state, _origin(source, "the keras.applications model"))
+    return _load_native(model, os.fspath(source))
 
 
 def load_torch_weights(model: keras.Model, source: Any) -> keras.Model:
@@ -327,8 +332,8 @@ def load_keras_applications_weights(model: keras.Model, source: Any) -> keras.Mo
 
 
 def _load_keras_state(model, state, origin):
-    v2 = "post_bn/gamma" in state
-    layout = KERAS_V2_LAYOUT if v2 else KERAS_V1_LAYOUT
+    layout = _keras_layout(state)
+    v2 = layout is KERAS_V2_LAYOUT
     problem = _layout_problem(model, layout)
     if problem:
         family = "V2" if v2 else "v1"
@@ -557,10 +562,12 @@ def source_layout(source: Any) -> dict[str, Any]:
     Example:
         >>> model = keras_resnet.ResNet50V2(**source_layout(path), weights=path)
     """
-    state = _read_any(source)[1]
-    if state is None or "conv1_conv/kernel" not in state:
-        return {}
-    return dict(KERAS_V2_LAYOUT if "post_bn/gamma" in state else KERAS_V1_LAYOUT)
+    kind, state = _read_any(source)
+    return dict(_keras_layout(state)) if kind == "keras_applications" else {}
+
+
+def _keras_layout(state):
+    return KERAS_V2_LAYOUT if "post_bn/gamma" in state else KERAS_V1_LAYOUT
 
 
 def _read_any(source):
@@ -1100,15 +1107,12 @@ def convert(
     output = os.fspath(output)
     if not output.endswith(".keras"):
         raise ValueError(f"The output must end in '.keras', got {output!r}.")
-    if isinstance(source, str | os.PathLike) and not os.path.exists(source):
-        if not _is_set_name(os.fspath(source)):
-            raise ValueError(f"weights file {os.fspath(source)!r} does not exist.")
-        entry = find_weight_set(model_name, os.fspath(source))
-        source = download_weights(entry, cache_dir=cache_dir, base_url=base_url)
+    if _names_a_set(source):
+        source = download_weights(
+            model_name, os.fspath(source), cache_dir=cache_dir, base_url=base_url
+        )
     kind, state = _read_any(source)
-    layout = {}
-    if kind == "keras_applications":
-        layout = KERAS_V2_LAYOUT if "post_bn/gamma" in state else KERAS_V1_LAYOUT
+    layout = _keras_layout(state) if kind == "keras_applications" else {}
     if num_classes is None:
         num_classes = _source_classes(state) or 1000
     model = models.get_model(
@@ -1117,13 +1121,7 @@ def convert(
         include_preprocessing=include_preprocessing,
         **{**layout, **kwargs},
     )
-    origin = _origin(source, "the source")
-    if kind == "torch":
-        _load_torch_state(model, state, origin)
-    elif kind == "keras_applications":
-        _load_keras_state(model, state, origin)
-    else:
-        _load_native(model, os.fspath(source))
+    _load_read(model, source, kind, state)
     _save_atomically(model, output)
     return model
 
