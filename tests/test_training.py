@@ -1,0 +1,346 @@
+"""Tests of the training recipe, saving with metadata, evaluation and the fit wrapper.
+
+Every test runs on the backend of $KERAS_BACKEND, with a tiny network on 16x16 images.
+"""
+
+import json
+import os
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_resnet as kr
+from keras_resnet import evaluation, saving, training
+from keras_resnet.data import ImageData
+
+SIZE = 16
+CLASSES = ["red", "green", "blue"]
+
+
+def tiny_model(num_classes=3, input_shape=(SIZE, SIZE, 3), **kwargs):
+    return kr.ResNet(
+        stage_depths=(1, 1, 1),
+        block_type="basic",
+        stem_type="cifar",
+        stage_widths=(8, 16, 32),
+        num_classes=num_classes,
+        input_shape=input_shape,
+        name="tiny",
+        **kwargs,
+    )
+
+
+def colour_arrays(n=48, seed=0):
+    """Images whose class is their dominant colour channel: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(CLASSES), n).astype("int32")
+    images = rng.uniform(0, 60, (n, SIZE, SIZE, 3)).astype("float32")
+    images[np.arange(n), :, :, labels] += 180.0
+    return images, labels
+
+
+def colour_data(n=48, batch_size=16):
+    images, labels = colour_arrays(n)
+    third = n // 3
+
+    def batches(x, y):
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+    return ImageData(
+        train=batches(images[:third], labels[:third]),
+        validation=batches(images[third : 2 * third], labels[third : 2 * third]),
+        test=batches(images[2 * third :], labels[2 * third :]),
+        class_names=list(CLASSES),
+        image_size=(SIZE, SIZE),
+        num_train=third,
+        num_validation=third,
+        num_test=n - 2 * third,
+    )
+
+
+# Recipe -----------------------------------------------------------------------------
+
+
+def test_schedule_warms_up_linearly_then_decays_by_cosine():
+    schedule = training.warmup_cosine_schedule(0.1, total_steps=110, warmup_steps=10)
+    rate = [float(schedule(step)) for step in range(111)]
+    assert rate[0] == pytest.approx(0.0, abs=1e-7)
+    assert rate[5] == pytest.approx(0.05, rel=1e-4)
+    assert rate[10] == pytest.approx(0.1, rel=1e-4)
+    assert all(a < b for a, b in zip(rate[:10], rate[1:11], strict=False))
+    assert all(a >= b for a, b in zip(rate[10:], rate[11:], strict=False))
+    # Halfway through the decay, cosine is at half the peak.
+    assert rate[60] == pytest.approx(0.05, rel=1e-3)
+    assert rate[110] == pytest.approx(0.0, abs=1e-6)
+    # A library schedule: it round-trips through Keras's own serialization.
+    restored = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(schedule)
+    )
+    assert float(restored(5)) == pytest.approx(rate[5])
+
+
+def test_learning_rate_scales_linearly_with_batch_size():
+    assert training.scaled_learning_rate(256, "sgd") == pytest.approx(0.1)
+    assert training.scaled_learning_rate(64, "sgd") == pytest.approx(0.025)
+    assert training.scaled_learning_rate(512, "adamw") == pytest.approx(2e-3)
+    assert training.scaled_learning_rate(128, "sgd", base_learning_rate=0.2) == pytest.approx(0.1)
+    model = training.compile_model(tiny_model(), epochs=4, steps_per_epoch=10, batch_size=128)
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert model.optimizer.nesterov and model.optimizer.momentum == pytest.approx(0.9)
+    schedule = model.optimizer.get_config()["learning_rate"]["config"]
+    assert schedule["warmup_target"] == pytest.approx(0.05)  # the peak: 0.1 * 128 / 256
+    assert schedule["warmup_steps"] == 4  # 10% of 40 steps
+
+
+def test_weight_decay_skips_batch_norm_and_biases():
+    model = tiny_model()
+    optimizer = training.make_optimizer("sgd", learning_rate=0.1, weight_decay=0.5)
+    before = {v.path: np.array(v) for v in model.trainable_variables}
+    zeros = [np.zeros(v.shape, "float32") for v in model.trainable_variables]
+    optimizer.apply_gradients(zip(zeros, model.trainable_variables, strict=True))
+    kinds = set()
+    for variable in model.trainable_variables:
+        after = np.array(variable)
+        kind = variable.name
+        kinds.add(kind)
+        if kind in ("gamma", "beta", "bias"):
+            np.testing.assert_array_equal(after, before[variable.path], err_msg=variable.path)
+        else:
+            assert kind == "kernel"
+            # Decoupled decay: w <- w - lr * wd * w.
+            np.testing.assert_allclose(after, 0.95 * before[variable.path], rtol=1e-5)
+    assert kinds == {"gamma", "beta", "bias", "kernel"}
+
+
+def test_adamw_excludes_the_same_variables():
+    optimizer = training.make_optimizer("adamw", learning_rate=1e-3)
+    model = tiny_model()
+    decayed = {v.name for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert decayed == {"kernel"}
+    assert optimizer.weight_decay == pytest.approx(training.DEFAULT_WEIGHT_DECAY["adamw"])
+
+
+def test_label_smoothing_softens_the_target():
+    labels = np.array([0, 2])
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype="float32")
+    plain = training.SparseCategoricalCrossentropy()(labels, probabilities)
+    expected_plain = keras.losses.SparseCategoricalCrossentropy()(labels, probabilities)
+    assert float(plain) == pytest.approx(float(expected_plain), rel=1e-5)
+
+    smoothed = training.SparseCategoricalCrossentropy(label_smoothing=0.3)(labels, probabilities)
+    targets = np.full((2, 3), 0.1)
+    targets[[0, 1], labels] += 0.7
+    expected = -(targets * np.log(probabilities)).sum(axis=1).mean()
+    assert float(smoothed) == pytest.approx(expected, rel=1e-5)
+    assert float(smoothed) > float(plain)  # a confident right answer now costs more
+    # Labels shaped (batch, 1), as some pipelines give them, mean the same.
+    column = training.SparseCategoricalCrossentropy(0.3)(labels[:, None], probabilities)
+    assert float(column) == pytest.approx(float(smoothed), rel=1e-6)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        training.SparseCategoricalCrossentropy(label_smoothing=1.0)
+
+
+def test_recipe_errors_are_value_errors():
+    with pytest.raises(ValueError, match="Unknown optimizer"):
+        training.make_optimizer("rmsprop")
+    with pytest.raises(ValueError, match="epochs"):
+        training.compile_model(tiny_model(), epochs=0, steps_per_epoch=1, batch_size=1)
+    with pytest.raises(ValueError, match="mixed_precision"):
+        training.set_mixed_precision("float8")
+
+
+def test_mixed_precision_policy_is_set_for_the_build_only():
+    before = keras.config.dtype_policy().name
+    with training.dtype_policy("float16"):
+        model = tiny_model()
+    assert keras.config.dtype_policy().name == before
+    assert model.get_layer("stem_conv1").dtype_policy.name == "mixed_float16"
+    assert model.get_layer("predictions").dtype_policy.name == "float32"
+    training.compile_model(model, epochs=1, steps_per_epoch=1, batch_size=8)
+    # Keras adds loss scaling for float16; the decay exclusion lives in the inner optimizer.
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    gamma = next(v for v in model.trainable_variables if v.name == "gamma")
+    assert not model.optimizer.inner_optimizer._use_weight_decay(gamma)
+    with pytest.raises(ValueError, match="before the model is built"):
+        training.fit(tiny_model(), colour_data(), epochs=1, mixed_precision="bfloat16")
+
+
+# Saving -------------------------------------------------------------------------------
+
+
+def test_metadata_travels_inside_the_keras_file(tmp_path):
+    model = tiny_model()
+    path = saving.save_model(
+        model, tmp_path / "m.keras", class_names=CLASSES, image_size=(SIZE, SIZE), model_name="x"
+    )
+    with zipfile.ZipFile(path) as archive:
+        assert saving.METADATA_MEMBER in archive.namelist()
+    loaded, metadata = saving.load_model(path)
+    assert metadata == {"class_names": CLASSES, "image_size": [SIZE, SIZE], "model_name": "x"}
+    images, _ = colour_arrays(4)
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5
+    )
+    # The extra member does not bother Keras's own loader.
+    plain = keras.saving.load_model(path)
+    assert plain.output_shape == model.output_shape
+    assert saving.read_metadata(path)["class_names"] == CLASSES
+
+
+def test_compiled_recipe_model_reloads_with_its_loss(tmp_path):
+    model = training.compile_model(
+        tiny_model(), epochs=2, steps_per_epoch=3, batch_size=16, label_smoothing=0.2
+    )
+    model.optimizer.build(model.trainable_variables)
+    saving.save_model(model, tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.loss.label_smoothing == pytest.approx(0.2)
+    assert float(loaded.optimizer.learning_rate) == pytest.approx(0.0)  # warm-up start
+
+
+def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch):
+    model = tiny_model()
+    path = tmp_path / "model.keras"
+    saving.save_model(model, path, class_names=CLASSES)
+    good = path.read_bytes()
+
+    def broken_save(filepath, *args, **kwargs):
+        with open(filepath, "wb") as file:
+            file.write(b"PK\x03\x04 half a model")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(model, "save", broken_save)
+    with pytest.raises(OSError, match="No space"):
+        saving.save_model(model, path, class_names=CLASSES)
+    assert path.read_bytes() == good
+    with pytest.raises(OSError):
+        saving.save_model(model, tmp_path / "new.keras")
+    assert sorted(os.listdir(tmp_path)) == ["model.keras"]
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No model file"):
+        saving.load_model(tmp_path / "missing.keras")
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_text("not a zip")
+    with pytest.raises(ValueError, match="not a Keras model file"):
+        saving.load_model(corrupt)
+    with pytest.raises(ValueError, match=".keras"):
+        saving.save_model(tiny_model(), tmp_path / "model.h5")
+    with pytest.raises(ValueError, match="class names"):
+        saving.save_model(tiny_model(), tmp_path / "m.keras", class_names=["a"])
+
+
+# Plain Keras and the fit wrapper ---------------------------------------------------
+
+
+def test_plain_compile_and_fit_work_as_in_any_keras_notebook():
+    images, labels = colour_arrays(32)
+    model = tiny_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(images, labels, batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.predict(images[:2], verbose=0).shape == (2, len(CLASSES))
+
+
+def test_evaluate_reports_accuracy_per_class_and_plots(tmp_path):
+    images, labels = colour_arrays(30)
+    model = tiny_model()
+    report = evaluation.evaluate(
+        model, (images, labels), class_names=CLASSES, top_k=2, output_dir=tmp_path
+    )
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.sum() == 30 == report["num_examples"]
+    assert report["accuracy"] == pytest.approx(np.trace(matrix) / 30)
+    assert report["top2_accuracy"] >= report["accuracy"]
+    assert set(report["per_class"]) == set(CLASSES)
+    assert {"precision", "recall", "f1_score", "support"} <= set(report["per_class"]["red"])
+    with open(report["confusion_matrix_path"], "rb") as file:
+        assert file.read(8) == b"\x89PNG\r\n\x1a\n"
+    json.dumps(report)
+
+
+def test_fit_interrupted_then_resumed_finishes_the_planned_epochs(tmp_path):
+    data = colour_data()
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(
+            tiny_model,
+            data,
+            epochs=3,
+            output=tmp_path,
+            run_name="run",
+            verbose=0,
+            callbacks=[Interrupt()],
+        )
+    run_dir = tmp_path / "run"
+    assert (run_dir / "backup").is_dir()
+    assert not (run_dir / "model.keras").exists()
+
+    result = training.fit(
+        tiny_model, data, epochs=3, output=tmp_path, run_name="run", resume=True, verbose=0
+    )
+    assert result.resumed_from_epoch == 1
+    assert len(result.history["loss"]) == 3  # epoch 1 from before, 2 and 3 now
+    assert result.metrics["epochs_run"] == 3
+    assert not (run_dir / "backup").exists()  # a finished run leaves no backup
+
+    model, metadata = saving.load_model(result.model_path)
+    assert metadata["class_names"] == CLASSES
+    assert metadata["image_size"] == [SIZE, SIZE]
+    assert model.output_shape == (None, len(CLASSES))
+    # After 3 epochs the optimizer has taken 3 epochs of steps: the schedule went on.
+    assert int(model.optimizer.iterations) == 3 * 1
+
+
+def test_fit_writes_a_complete_run_folder(tmp_path):
+    result = training.fit(
+        tiny_model,
+        colour_data(),
+        epochs=2,
+        output=tmp_path,
+        run_name="r",
+        verbose=0,
+        early_stopping=5,
+    )
+    run_dir = tmp_path / "r"
+    for name in (
+        "model.keras",
+        "best.keras",
+        "metrics.json",
+        "training_curves.png",
+        "confusion_matrix.png",
+        "class_names.txt",
+        "training_log.csv",
+    ):
+        assert (run_dir / name).is_file(), name
+    for png in ("training_curves.png", "confusion_matrix.png"):
+        assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(result.metrics))
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["test_num_examples"] == 16
+    assert metrics["class_names"] == CLASSES
+    assert (run_dir / "class_names.txt").read_text().split() == CLASSES
+    assert saving.read_metadata(run_dir / "best.keras")["class_names"] == CLASSES
+    assert len(result.history["val_accuracy"]) == 2
+    # A new run of the same name starts afresh rather than appending to the old log.
+    again = training.fit(
+        tiny_model, colour_data(), epochs=1, output=tmp_path, run_name="r", verbose=0
+    )
+    assert len(again.history["loss"]) == 1
+
+
+def test_fit_rejects_a_model_with_the_wrong_number_of_classes():
+    with pytest.raises(ValueError, match="num_classes=3"):
+        training.fit(tiny_model(num_classes=5), colour_data(), epochs=1)
+    with pytest.raises(ValueError, match="Unknown model"):
+        training.fit("resnet99", colour_data(), epochs=1)
