@@ -10,6 +10,7 @@ exits with code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -40,6 +41,178 @@ def run_models(args: argparse.Namespace) -> int:
 
     print(profile.format_model_table(profile.model_table(image_size=args.image_size)))
     return 0
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="an image folder (one subfolder per class, optionally train/ val/ test/), "
+        "tfds:NAME, or digits (default: the embedded digits, offline)",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="any named model, case-insensitive (default: resnet20 for the digits, "
+        "resnet18 otherwise; see 'keras-resnet models')",
+    )
+    parser.add_argument(
+        "--image-size", type=_positive_int, help="resize images to N x N (digits: 16, else 224)"
+    )
+    parser.add_argument("--epochs", type=_positive_int, help="epochs (digits: 15, else 30)")
+    parser.add_argument("--batch-size", type=_positive_int, help="batch size (digits: 64, else 32)")
+    parser.add_argument(
+        "--lr",
+        type=_positive_float,
+        help="peak learning rate (default: the recipe's, scaled linearly with the batch size)",
+    )
+    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    parser.add_argument("--weight-decay", type=_non_negative_float, help="decoupled weight decay")
+    parser.add_argument(
+        "--label-smoothing", type=_non_negative_float, default=0.1, help="default: 0.1"
+    )
+    parser.add_argument("--warmup-epochs", type=_non_negative_float, help="linear warm-up")
+    parser.add_argument(
+        "--augment",
+        choices=("basic", "shift", "randaugment", "none"),
+        default="basic",
+        help="training augmentation (default: basic; the digits get shifts, never flips)",
+    )
+    parser.add_argument(
+        "--validation-split",
+        type=_non_negative_float,
+        default=0.2,
+        help="fraction held out for validation when the data has no val/ split",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=("bfloat16", "float16"),
+        help="compute in 16 bits (bfloat16 for recent CPUs and TPUs, float16 for GPUs)",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        type=_positive_int,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a better validation loss",
+    )
+    parser.add_argument("--output", default="saved_models", help="default: saved_models")
+    parser.add_argument("--run-name", help="run folder name (default: <model>-<data>)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run of the same name"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="default: 0")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from keras_resnet import training
+    from keras_resnet.models import canonical_name
+
+    if args.model is not None:
+        canonical_name(args.model)  # an unknown name fails before the data loads
+    if args.validation_split >= 1:
+        raise UsageError(f"--validation-split must be below 1, got {args.validation_split}")
+    try:
+        result = training.train(
+            args.data,
+            args.model,
+            image_size=args.image_size,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            validation_split=args.validation_split,
+            augment=None if args.augment == "none" else args.augment,
+            seed=args.seed,
+            run_name=args.run_name,
+            optimizer=args.optimizer,
+            learning_rate=args.lr,
+            weight_decay=args.weight_decay,
+            label_smoothing=args.label_smoothing,
+            warmup_epochs=args.warmup_epochs,
+            mixed_precision=args.mixed_precision,
+            early_stopping=args.early_stopping,
+            output=args.output,
+            resume=args.resume,
+        )
+    except KeyboardInterrupt:
+        print(
+            "keras-resnet train: interrupted; run the same command with --resume to "
+            "continue from the last finished epoch",
+            file=sys.stderr,
+        )
+        return 130
+    metrics = result.metrics
+    split = metrics.get("evaluated_on")
+    if split:
+        top = next((key for key in metrics if key.startswith(f"{split}_top")), None)
+        line = f"{split} accuracy: {metrics[f'{split}_accuracy']:.2%}"
+        if top:
+            line += f" ({top[len(split) + 1 :].replace('_', ' ')} {metrics[top]:.2%})"
+        print(f"{line} on {metrics[f'{split}_num_examples']} images")
+    print(f"trained {metrics['epochs_run']} epochs in {metrics['train_seconds']:.0f} s")
+    print(f"model: {result.model_path}")
+    if result.best_model_path:
+        print(f"best checkpoint: {result.best_model_path}")
+    print(f"metrics: {result.metrics_path}")
+    print(f"training curves: {result.curves_path}")
+    return 0
+
+
+def _add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a .keras file saved by 'keras-resnet train'")
+    parser.add_argument(
+        "--data",
+        help="an image folder, tfds:NAME or digits (default: the data the model was "
+        "trained on, with the same held-out split)",
+    )
+    parser.add_argument("--top-k", type=_positive_int, default=5, help="default: 5")
+    parser.add_argument("--batch-size", type=_positive_int, default=64, help="default: 64")
+    parser.add_argument(
+        "--output", help="folder for confusion_matrix.png (default: the model's folder)"
+    )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    _check_model_file(args.model)
+    from keras_resnet import evaluation
+
+    output = args.output or os.path.dirname(os.path.abspath(args.model))
+    report = evaluation.evaluate(
+        args.model, args.data, top_k=args.top_k, output_dir=output, batch_size=args.batch_size
+    )
+    top = next(key for key in report if key.startswith("top") and key.endswith("_accuracy"))
+    split = f" ({report['split']} split)" if report.get("split") else ""
+    print(f"accuracy: {report['accuracy']:.2%} on {report['num_examples']} images{split}")
+    print(f"{top.replace('_', ' ')}: {report[top]:.2%}")
+    print(f"loss: {report['loss']:.4f}")
+    print(report["report"].rstrip())
+    print(f"confusion matrix: {report['confusion_matrix_path']}")
+    return 0
+
+
+def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a .keras file saved by 'keras-resnet train'")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument("--top-k", type=_positive_int, default=5, help="default: 5")
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    _check_model_file(args.model)
+    for path in args.images:
+        if not os.path.isfile(path):
+            raise UsageError(f"no image file at {path!r}")
+    from keras_resnet import evaluation
+
+    for path, top in evaluation.predict(args.model, args.images, top_k=args.top_k):
+        print(path)
+        width = max(len(name) for name, _ in top)
+        for name, probability in top:
+            print(f"  {name:<{width}}  {probability:7.2%}")
+    return 0
+
+
+def _check_model_file(path: str) -> None:
+    # Before any import of Keras, so that the mistake costs no start-up time.
+    if not os.path.exists(path):
+        raise UsageError(f"no model file at {path!r}")
 
 
 def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,15 +327,30 @@ COMMANDS = {
         _add_models_arguments,
         run_models,
     ),
-    "export": (
-        "write a SavedModel, ONNX or TFLite artifact that takes raw pixels",
-        _add_export_arguments,
-        run_export,
+    "train": (
+        "train a ResNet; with no arguments, a small one on the embedded digits (offline)",
+        _add_train_arguments,
+        run_train,
     ),
     "tune": (
         "search width, depth and recipe with KerasTuner within a params/FLOPs budget",
         _add_tune_arguments,
         run_tune,
+    ),
+    "evaluate": (
+        "accuracy, top-k, per-class report and confusion matrix of a trained model",
+        _add_evaluate_arguments,
+        run_evaluate,
+    ),
+    "predict": (
+        "print the top-k classes of image files",
+        _add_predict_arguments,
+        run_predict,
+    ),
+    "export": (
+        "write a SavedModel, ONNX or TFLite artifact that takes raw pixels",
+        _add_export_arguments,
+        run_export,
     ),
 }
 
@@ -187,8 +375,25 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad argument as one line (argparse prints the usage too) for main."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-resnet",
         description="Build, train, tune and ship ResNets with Keras 3. "
         "Choose the backend with KERAS_BACKEND=tensorflow|jax|torch.",
@@ -201,7 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
     run = COMMANDS[args.command][2]
     try:
         return run(args)

@@ -1,0 +1,228 @@
+"""End-to-end tests of ``keras-resnet train``, ``evaluate`` and ``predict``.
+
+The commands run in-process through ``keras_resnet.cli.main`` (and once as
+``python -m keras_resnet.cli``) on a generated image folder that holds the files
+users really have: a truncated JPEG, a text file named .jpg, RGBA, grayscale and
+CMYK images and a 3x3 one. Tiny sizes keep each backend's run short.
+"""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_resnet import cli, saving
+
+CLASSES = ["blue", "green", "red"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
+
+
+def _photo(colour, size, rng):
+    noise = rng.integers(-25, 25, (size[1], size[0], 3))
+    pixels = np.clip(np.array(colour) + noise, 0, 255).astype("uint8")
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for name, colour in COLOURS.items():
+        folder = root / name
+        folder.mkdir()
+        for index in range(8):
+            size = (int(rng.integers(24, 64)), int(rng.integers(24, 64)))
+            extension = "jpg" if index % 2 else "png"
+            _photo(colour, size, rng).save(folder / f"{index}.{extension}")
+    # The awkward files users have.
+    _photo(COLOURS["red"], (40, 40), rng).save(root / "red" / "whole.jpg")
+    whole = (root / "red" / "whole.jpg").read_bytes()
+    (root / "red" / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
+    (root / "green" / "notes.jpg").write_text("not an image, only named like one\n")
+    rgba = _photo(COLOURS["blue"], (30, 30), rng).convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(root / "blue" / "rgba.png")
+    _photo(COLOURS["red"], (36, 28), rng).convert("L").save(root / "red" / "gray.jpg")
+    _photo(COLOURS["green"], (33, 45), rng).convert("CMYK").save(root / "green" / "cmyk.jpg")
+    _photo(COLOURS["blue"], (3, 3), rng).save(root / "blue" / "tiny.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_run(image_folder, tmp_path_factory):
+    """One small training run through the CLI, shared by the tests that use its model."""
+    output = tmp_path_factory.mktemp("saved_models")
+    code = cli.main(
+        [
+            "train",
+            "--data", str(image_folder),
+            "--model", "resnet20",
+            "--image-size", "32",
+            "--epochs", "2",
+            "--batch-size", "8",
+            "--output", str(output),
+            "--run-name", "colours",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return output / "colours"
+
+
+def _one_error_line(capsys, code, *must_contain):
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("keras-resnet ")
+    assert "Traceback" not in captured.err
+    for text in must_contain:
+        assert text in lines[0]
+    return lines[0]
+
+
+def test_train_writes_model_metrics_and_plots(trained_run, capsys):
+    for name in (
+        "model.keras",
+        "best.keras",
+        "metrics.json",
+        "training_curves.png",
+        "confusion_matrix.png",
+        "class_names.txt",
+        "training_log.csv",
+    ):
+        assert (trained_run / name).is_file(), name
+    for png in ("training_curves.png", "confusion_matrix.png"):
+        assert (trained_run / png).read_bytes()[:8] == PNG_MAGIC
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    # A plain folder has no test split: the held-out validation images are the test.
+    assert metrics["evaluated_on"] == "validation"
+    assert 0.0 <= metrics["validation_accuracy"] <= 1.0
+    assert metrics["class_names"] == CLASSES
+    assert metrics["epochs_run"] == 2
+    assert metrics["model_name"] == "ResNet20"
+    # 29 readable images of 31 files: the truncated JPEG and the text file are skipped.
+    assert metrics["num_train"] + metrics["validation_num_examples"] == 29
+    _, metadata = saving.load_model(trained_run / "model.keras", compile=False)
+    assert metadata["class_names"] == CLASSES
+    assert metadata["image_size"] == [32, 32]
+
+
+def test_evaluate_prints_accuracy_report_and_writes_confusion_matrix(
+    trained_run, image_folder, tmp_path, capsys
+):
+    code = cli.main(
+        ["evaluate", str(trained_run / "model.keras"), "--data", str(image_folder),
+         "--output", str(tmp_path), "--top-k", "2"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "accuracy:" in out and "top2 accuracy:" in out
+    for name in CLASSES:
+        assert name in out  # the per-class table
+    assert "precision" in out and "recall" in out
+    assert (tmp_path / "confusion_matrix.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_predict_prints_top_classes_for_awkward_images(trained_run, image_folder, capsys):
+    images = [
+        image_folder / "blue" / "rgba.png",
+        image_folder / "red" / "gray.jpg",
+        image_folder / "green" / "cmyk.jpg",
+        image_folder / "blue" / "tiny.png",
+    ]
+    code = cli.main(["predict", str(trained_run / "model.keras"), *map(str, images)])
+    out = capsys.readouterr().out
+    assert code == 0
+    for image in images:
+        assert str(image) in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("  ")]
+    assert len(rows) == 4 * 3  # top-5 capped at the 3 classes
+    assert {row[0] for row in rows} == set(CLASSES)
+    assert all(row[1].endswith("%") for row in rows)
+
+
+def test_default_train_uses_the_embedded_digits(tmp_path, capsys):
+    code = cli.main(["train", "--epochs", "1", "--output", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "test accuracy:" in out
+    metrics = json.loads((tmp_path / "resnet20-digits" / "metrics.json").read_text())
+    test_accuracy = [key for key in metrics if "test" in key and "acc" in key]
+    assert "test_accuracy" in test_accuracy
+    assert metrics["class_names"] == [str(digit) for digit in range(10)]
+    assert (tmp_path / "resnet20-digits" / "training_curves.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_user_mistakes_are_one_line_and_exit_code_2(trained_run, image_folder, tmp_path, capsys):
+    model = str(trained_run / "model.keras")
+    _one_error_line(capsys, cli.main(["train", "--model", "resnet99"]), "Unknown model")
+    _one_error_line(
+        capsys, cli.main(["train", "--data", str(tmp_path / "missing")]), "does not exist"
+    )
+    empty = tmp_path / "empty_class"
+    (empty / "cats").mkdir(parents=True)
+    (empty / "dogs").mkdir()
+    _photo((0, 0, 0), (8, 8), np.random.default_rng(0)).save(empty / "cats" / "a.png")
+    _one_error_line(capsys, cli.main(["train", "--data", str(empty)]), "dogs")
+    _one_error_line(capsys, cli.main(["train", "--epochs", "two"]), "--epochs")
+    _one_error_line(capsys, cli.main(["train", "--lr", "-1"]), "--lr")
+    _one_error_line(capsys, cli.main(["evaluate", str(tmp_path / "nope.keras")]), "nope.keras")
+    not_a_model = tmp_path / "model.keras"
+    not_a_model.write_text("hello")
+    _one_error_line(capsys, cli.main(["predict", str(not_a_model), "x.jpg"]), "x.jpg")
+    _one_error_line(
+        capsys,
+        cli.main(["predict", str(not_a_model), str(image_folder / "blue" / "rgba.png")]),
+        "not a Keras model file",
+    )
+    for broken in ("green/notes.jpg", "red/truncated.jpg"):
+        _one_error_line(capsys, cli.main(["predict", model, str(image_folder / broken)]), broken)
+    _one_error_line(
+        capsys,
+        cli.main(["evaluate", model, "--data", str(tmp_path / "empty_class")]),
+        "dogs",
+    )
+
+
+def _command_lines(stderr: str) -> list[str]:
+    """stderr without the C++ start-up log of TensorFlow and XLA.
+
+    TensorFlow 2.21 logs through absl before absl is initialised, so its start-up lines
+    (oneDNN, CUDA probing, CPU features) reach stderr whatever TF_CPP_MIN_LOG_LEVEL says.
+    They come from importing the libraries, not from the command.
+    """
+    absl_line = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")
+    return [
+        line
+        for line in stderr.splitlines()
+        if line.strip()
+        and not absl_line.match(line)
+        and not line.startswith("WARNING: All log messages before absl::InitializeLog()")
+        and not line.startswith("To enable the following instructions:")
+    ]
+
+
+def test_command_line_entry_point(trained_run, image_folder):
+    command = [sys.executable, "-m", "keras_resnet.cli", "predict"]
+    image = str(image_folder / "red" / "gray.jpg")
+    done = subprocess.run(
+        [*command, str(trained_run / "model.keras"), image, "--top-k", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == image
+    assert len(done.stdout.splitlines()) == 2
+    assert "Traceback" not in done.stderr
+
+    missing = str(trained_run / "missing.keras")
+    failed = subprocess.run([*command, missing, image], capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 2
+    assert "Traceback" not in failed.stderr
+    assert _command_lines(failed.stderr) == [
+        f"keras-resnet predict: error: no model file at {missing!r}"
+    ]
