@@ -189,6 +189,11 @@ class HyperResNet(keras_tuner.HyperModel):
     Each choice takes a :data:`Spec`: a value, a ``(low, high)`` range, a list of
     choices, or None for the library default (listed below), not searched.
 
+    With KerasTuner's own tuners, an over-budget trial fails before training; pass
+    them ``max_consecutive_failed_trials=max_trials``. On the TensorFlow backend they
+    import TensorBoard for every trial (KerasTuner 1.4), so install ``tensorboard``
+    for them; :func:`tune` needs neither.
+
     Args:
         num_classes: classes of the classifier.
         input_shape: ``(height, width, channels)`` of the images; height and width
