@@ -147,7 +147,11 @@ def test_predict_prints_top_classes_for_awkward_images(trained_run, image_folder
 
 
 def test_default_train_uses_the_embedded_digits(tmp_path, capsys):
-    code = cli.main(["train", "--epochs", "1", "--output", str(tmp_path)])
+    # The default data, model and run name; 8x8 images and one epoch keep it quick.
+    code = cli.main(
+        ["train", "--epochs", "1", "--image-size", "8", "--batch-size", "128",
+         "--output", str(tmp_path)]
+    )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     assert "test accuracy:" in out

@@ -99,7 +99,9 @@ def test_weight_decay_skips_batch_norm_and_biases():
     model = tiny_model()
     optimizer = training.make_optimizer("sgd", learning_rate=0.1, weight_decay=0.5)
     before = {v.path: np.array(v) for v in model.trainable_variables}
-    zeros = [np.zeros(v.shape, "float32") for v in model.trainable_variables]
+    zeros = [
+        keras.ops.convert_to_tensor(np.zeros(v.shape, "float32")) for v in model.trainable_variables
+    ]
     optimizer.apply_gradients(zip(zeros, model.trainable_variables, strict=True))
     kinds = set()
     for variable in model.trainable_variables:
@@ -344,3 +346,12 @@ def test_fit_rejects_a_model_with_the_wrong_number_of_classes():
         training.fit(tiny_model(num_classes=5), colour_data(), epochs=1)
     with pytest.raises(ValueError, match="Unknown model"):
         training.fit("resnet99", colour_data(), epochs=1)
+
+
+def test_training_log_reads_missing_values_as_nan(tmp_path):
+    log = tmp_path / "training_log.csv"
+    log.write_text("epoch,accuracy,loss,val_accuracy\n1,0.5,1.0,NA\n0,0.25,2.0,0.5\n")
+    history = training.read_training_log(log)
+    assert history["loss"] == [2.0, 1.0]  # in epoch order
+    assert history["val_accuracy"][0] == 0.5 and np.isnan(history["val_accuracy"][1])
+    assert training.read_training_log(tmp_path / "missing.csv") == {}

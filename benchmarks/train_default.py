@@ -1,0 +1,92 @@
+"""The default ``keras-resnet train``: wall time and test accuracy per backend.
+
+The target: at least 99% test accuracy on the embedded digits within two minutes
+on a two-core CPU, for the command as a user runs it (start-up, data, training,
+evaluation and saving included). Each run is a fresh ``python -m keras_resnet.cli
+train`` process writing into a temporary folder; its ``metrics.json`` gives the
+accuracy and the training time. The load average is printed too: on a shared
+machine it explains slow runs.
+
+Usage (from the repository root):
+
+    python benchmarks/train_default.py [--backends tensorflow jax torch] [--repeats 1]
+        [--output results.json] [-- extra train arguments]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+TARGET_ACCURACY = 0.99
+TARGET_SECONDS = 120.0
+
+
+def run_once(backend: str, extra: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as output:
+        command = [sys.executable, "-m", "keras_resnet.cli", "train", "--output", output]
+        command += extra
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            raise SystemExit(f"{backend}: train failed with code {done.returncode}:\n{tail}")
+        (run_dir,) = os.listdir(output)
+        with open(os.path.join(output, run_dir, "metrics.json")) as file:
+            metrics = json.load(file)
+    return {
+        "backend": backend,
+        "wall_seconds": round(wall, 1),
+        "train_seconds": metrics["train_seconds"],
+        "test_accuracy": metrics["test_accuracy"],
+        "test_errors": round((1 - metrics["test_accuracy"]) * metrics["test_num_examples"]),
+        "test_images": metrics["test_num_examples"],
+        "epochs": metrics["epochs_run"],
+        "load_average_at_start": round(load, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", nargs="+", default=["tensorflow"])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--output", help="also write the rows as JSON here")
+    parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: train arguments")
+    args = parser.parse_args()
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(f"target: test accuracy >= {TARGET_ACCURACY:.0%} within {TARGET_SECONDS:.0f} s wall")
+    columns = ("backend", "wall s", "train s", "test acc", "errors", "load")
+    header = "{:<11} {:>7} {:>8} {:>9} {:>7} {:>5}".format(*columns)
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for _ in range(args.repeats):
+        for backend in args.backends:
+            row = run_once(backend, extra)
+            met = row["test_accuracy"] >= TARGET_ACCURACY and row["wall_seconds"] <= TARGET_SECONDS
+            row["target_met"] = met
+            rows.append(row)
+            print(
+                f"{backend:<11} {row['wall_seconds']:>7.1f} {row['train_seconds']:>8.1f} "
+                f"{row['test_accuracy']:>9.2%} {row['test_errors']:>3}/{row['test_images']:<3} "
+                f"{row['load_average_at_start']:>5.1f}  {'ok' if met else 'MISSED'}",
+                flush=True,
+            )
+    if args.output:
+        with open(args.output, "w") as file:
+            json.dump(rows, file, indent=2)
+
+
+if __name__ == "__main__":
+    main()
