@@ -148,7 +148,8 @@ def run_train(args: argparse.Namespace) -> int:
         if top:
             line += f" ({top[len(split) + 1 :].replace('_', ' ')} {metrics[top]:.2%})"
         print(f"{line} on {metrics[f'{split}_num_examples']} images")
-    print(f"trained {metrics['epochs_run']} epochs in {metrics['train_seconds']:.0f} s")
+    epochs = metrics["epochs_run"]
+    print(f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {metrics['train_seconds']:.0f} s")
     print(f"model: {result.model_path}")
     if result.best_model_path:
         print(f"best checkpoint: {result.best_model_path}")
