@@ -1,5 +1,7 @@
 """keras_resnet: ResNets for Keras 3 on TensorFlow, JAX and PyTorch."""
 
+# Registers the recipe's loss, so keras.saving.load_model reloads compiled models.
+from keras_resnet import training  # noqa: E402
 from keras_resnet.layers import (
     BasicBlock,
     Bottleneck,

@@ -317,6 +317,59 @@ def run_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_convert_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "weights",
+        metavar="FILE",
+        help="torchvision/timm .pth, .pt, .bin or .safetensors, keras.applications .h5 or "
+        ".weights.h5, or a published set to download (imagenet, IMAGENET1K_V1, ...)",
+    )
+    parser.add_argument(
+        "--model", required=True, help="the model to build, e.g. resnet50 (case-insensitive)"
+    )
+    parser.add_argument(
+        "--num-classes",
+        type=_positive_int,
+        help="classes of the classifier (default: the file's); another count keeps the "
+        "backbone and a fresh classifier",
+    )
+    parser.add_argument(
+        "--output", help="the .keras file to write (default: saved_models/<model>.keras)"
+    )
+    parser.add_argument(
+        "--no-preprocessing",
+        action="store_true",
+        help="expect normalised inputs instead of raw [0, 255] pixels",
+    )
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    import warnings
+
+    from keras_resnet import weights
+    from keras_resnet.models import canonical_name
+
+    output = args.output or os.path.join(
+        "saved_models", f"{canonical_name(args.model).lower()}.keras"
+    )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            model = weights.convert(
+                args.weights,
+                args.model,
+                output,
+                num_classes=args.num_classes,
+                include_preprocessing=not args.no_preprocessing,
+            )
+    except (ImportError, ConnectionError) as error:
+        raise UsageError(str(error)) from error
+    for warning in caught:
+        print(f"note: {warning.message}", file=sys.stderr)
+    print(f"wrote {output}: {model.name}, {model.output_shape[-1]} classes")
+    return 0
+
+
 # name -> (help, add_arguments, run)
 COMMANDS = {
     "summary": (
@@ -353,6 +406,11 @@ COMMANDS = {
         "write a SavedModel, ONNX or TFLite artifact that takes raw pixels",
         _add_export_arguments,
         run_export,
+    ),
+    "convert": (
+        "convert torchvision, timm or keras.applications weights into a saved .keras model",
+        _add_convert_arguments,
+        run_convert,
     ),
 }
 
