@@ -238,11 +238,7 @@ def plot_confusion_matrix(
     axis.set_ylabel("true class")
     axis.set_title("confusion matrix")
     figure.tight_layout()
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return saving.save_figure(figure, path)
 
 
 def _resolve_model(model):

@@ -156,6 +156,25 @@ def write_json(path: str | os.PathLike, value: Any) -> str:
     return path
 
 
+def save_figure(figure, path: str | os.PathLike) -> str:
+    """Saves a matplotlib figure atomically (format from the suffix) and closes it.
+
+    Args:
+        figure: the figure to save.
+        path: where to write it, e.g. ``training_curves.png``.
+
+    Returns:
+        The path written.
+    """
+    import matplotlib.pyplot as plt
+
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=100))
+    plt.close(figure)
+    return path
+
+
 def _write_atomically(path: str, write) -> None:
     """Calls ``write(temporary_path)``, then renames the result over ``path``.
 

@@ -261,6 +261,13 @@ def make_optimizer(
     return result
 
 
+def check_counts(**counts: int) -> None:
+    """Raises a ValueError naming the first of ``counts`` that is below 1."""
+    for name, value in counts.items():
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}.")
+
+
 def compile_model(
     model: keras.Model,
     *,
@@ -309,13 +316,7 @@ def compile_model(
         >>> model = compile_model(ResNet20(num_classes=10), epochs=15, steps_per_epoch=23,
         ...                       batch_size=64)
     """
-    for name, value in (
-        ("epochs", epochs),
-        ("steps_per_epoch", steps_per_epoch),
-        ("batch_size", batch_size),
-    ):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}.")
+    check_counts(epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size)
     if learning_rate is None:
         learning_rate = scaled_learning_rate(batch_size, optimizer, base_learning_rate)
     elif not learning_rate > 0:
@@ -831,11 +832,7 @@ def plot_training_curves(history: dict[str, list[float]], path: str | os.PathLik
         if axis.get_legend_handles_labels()[0]:
             axis.legend()
     figure.tight_layout()
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return saving.save_figure(figure, path)
 
 
 def _check_optimizer(optimizer: str) -> str:

@@ -280,13 +280,7 @@ class HyperResNet(keras_tuner.HyperModel):
         for option, value in (("max_params", max_params), ("max_flops", max_flops)):
             if value is not None and not value > 0:
                 raise ValueError(f"{option} must be positive, got {value}.")
-        for option, value in (
-            ("epochs", epochs),
-            ("steps_per_epoch", steps_per_epoch),
-            ("batch_size", batch_size),
-        ):
-            if value < 1:
-                raise ValueError(f"{option} must be at least 1, got {value}.")
+        training.check_counts(epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size)
         _check_spec("block_type", block_type, models.BLOCK_TYPES)
         _check_spec("variant", variant, models.VARIANTS)
         _check_spec("stem", stem, models.STEM_TYPES)
@@ -790,9 +784,7 @@ def tune(
     if tuner not in TUNERS:
         raise ValueError(f"Unknown tuner {tuner!r}: use one of {', '.join(TUNERS)}.")
     epochs = DEFAULT_EPOCHS if epochs is None else epochs
-    for option, value in (("max_trials", max_trials), ("epochs", epochs)):
-        if value < 1:
-            raise ValueError(f"{option} must be at least 1, got {value}.")
+    training.check_counts(max_trials=max_trials, epochs=epochs)
     if steps_per_epoch is not None and steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be at least 1, got {steps_per_epoch}.")
     max_params, max_flops = parse_count(max_params), parse_count(max_flops)
@@ -1024,11 +1016,7 @@ def plot_accuracy_vs_flops(
     if axis.get_legend_handles_labels()[0]:
         axis.legend(loc="lower right")
     figure.tight_layout()
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return saving.save_figure(figure, path)
 
 
 def parse_count(value: float | str | None) -> float | None:
