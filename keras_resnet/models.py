@@ -135,8 +135,8 @@ def ResNet(
     Raises:
         ValueError: on an unknown block type, variant, stem or pooling; depths and
             widths of different lengths; ``num_classes < 1`` with ``include_top``; an
-            input smaller than the network's total stride; or weights that do not
-            fit the architecture.
+            input smaller than the network's total stride; an ``input_tensor`` that is
+            not a Keras tensor; or weights that do not fit the architecture.
 
     Example:
         >>> model = ResNet(stage_depths=(2, 3, 4, 2), block_type="basic", num_classes=10)
@@ -287,17 +287,18 @@ def minimum_input_size(stem_type: str, num_stages: int) -> int:
 
 def _make_input(input_shape, input_tensor, factory):
     if input_tensor is not None:
+        if not keras.backend.is_keras_tensor(input_tensor):
+            raise ValueError(
+                "input_tensor must be a Keras tensor, from keras.Input or a layer applied "
+                f"to one; got {type(input_tensor).__name__}. Pass input_shape for a new Input."
+            )
         if input_shape is not None and tuple(input_tensor.shape[1:]) != tuple(input_shape):
             raise ValueError(
                 f"input_tensor has shape {tuple(input_tensor.shape[1:])} but input_shape is "
                 f"{tuple(input_shape)}: pass only one of them."
             )
         image = input_tensor
-        inputs = (
-            keras.utils.get_source_inputs(input_tensor)
-            if keras.backend.is_keras_tensor(input_tensor)
-            else keras.Input(tensor=input_tensor)
-        )
+        inputs = _single_or_list(keras.utils.get_source_inputs(input_tensor))
     else:
         if input_shape is None:
             input_shape = (
@@ -309,6 +310,15 @@ def _make_input(input_shape, input_tensor, factory):
             )
         image = inputs = keras.Input(tuple(input_shape), name="image")
     return inputs, image
+
+
+def _single_or_list(inputs):
+    """A lone input unwrapped from its list, so that calls with one tensor match the model.
+
+    Keras warns on every call whose inputs differ in structure from those the model was
+    built on, and a one-element list is not a tensor.
+    """
+    return inputs[0] if len(inputs) == 1 else inputs
 
 
 def _check_input_size(image, factory, stem_type, num_stages):
@@ -523,4 +533,4 @@ def feature_extractor(model: keras.Model) -> keras.Model:
             "models built by keras_resnet."
         )
     outputs = {f"C{stage}": last_blocks[stage].output for stage in sorted(last_blocks)}
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+    return keras.Model(_single_or_list(model.inputs), outputs, name=f"{model.name}_features")
