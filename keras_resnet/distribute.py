@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,11 @@ def use_cpu_devices(count: int) -> None:
 
         try:
             jax.config.update("jax_num_cpu_devices", count)
+        except AttributeError:
+            # JAX releases without that option read the count from XLA_FLAGS when
+            # their CPU backend starts.
+            flags = os.environ.get("XLA_FLAGS", "")
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}"
         except RuntimeError as error:
             if len(jax.devices("cpu")) == count:
                 return
@@ -124,42 +130,66 @@ def use_cpu_devices(count: int) -> None:
         )
 
 
-def get_distribution(strategy: str = "auto", devices: list[str] | None = None) -> Distribution:
+def get_distribution(
+    strategy: str = "auto", devices: int | Sequence[str] | None = None
+) -> Distribution:
     """Chooses the distribution for the active backend and the visible devices.
 
     Args:
         strategy: ``"auto"`` (the best for the backend and devices), ``"mirrored"``
             (TensorFlow, one host), ``"multiworker"`` (TensorFlow, hosts named in
             TF_CONFIG), ``"dataparallel"`` (JAX) or ``"none"``.
-        devices: device names to use (e.g. ``["GPU:0", "GPU:1"]``); default all.
+        devices: how many devices to train on (the first ``devices`` GPUs; on a
+            machine without GPUs the CPU is split into that many devices, see
+            :func:`use_cpu_devices`), or their names (e.g. ``["GPU:0", "GPU:1"]``);
+            None takes every GPU, else the CPU.
 
     Returns:
         A :class:`Distribution`.
 
     Raises:
-        ValueError: for a strategy unknown or not available on the backend.
+        ValueError: for a strategy unknown or not available on the backend, more
+            devices than the machine has, or several devices on the torch backend.
 
     Example:
-        >>> distribution = get_distribution()
+        >>> distribution = get_distribution(devices=2)
         >>> with distribution.scope():
         ...     model = keras_resnet.ResNet18(num_classes=10)
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
+    if isinstance(devices, int) and devices < 1:
+        raise ValueError(f"devices must be at least 1, got {devices}.")
     backend = keras.backend.backend()
+    if backend not in ("tensorflow", "jax"):
+        if strategy not in ("auto", "none"):
+            raise ValueError(
+                f"strategy {strategy!r} is not available on the {backend} backend: "
+                "keras_resnet trains on one device there. Use KERAS_BACKEND=tensorflow "
+                "(mirrored, multiworker) or KERAS_BACKEND=jax (dataparallel) for several "
+                "devices."
+            )
+        if devices is not None and _device_count(devices) > 1:
+            raise ValueError(
+                f"The {backend} backend trains on one device in keras_resnet, but "
+                f"{_device_count(devices)} devices were asked for. Use "
+                "KERAS_BACKEND=tensorflow or jax for several devices."
+            )
+        return Distribution("none")
     if strategy == "none":
+        if devices is not None and _device_count(devices) > 1:
+            raise ValueError(
+                f"strategy 'none' trains on one device, but {_device_count(devices)} "
+                "devices were asked for: use strategy 'auto'."
+            )
         return Distribution("none")
     if backend == "tensorflow":
         return _tensorflow_distribution(strategy, devices)
-    if backend == "jax":
-        return _jax_distribution(strategy, devices)
-    if strategy in ("auto",):
-        return Distribution("none")
-    raise ValueError(
-        f"strategy {strategy!r} is not available on the {backend} backend: keras_resnet "
-        "trains on one device there. Use KERAS_BACKEND=tensorflow (mirrored, multiworker) "
-        "or KERAS_BACKEND=jax (dataparallel) for several devices."
-    )
+    return _jax_distribution(strategy, devices)
+
+
+def _device_count(devices: int | Sequence[str]) -> int:
+    return devices if isinstance(devices, int) else len(devices)
 
 
 def _workers_in_tf_config() -> int:
@@ -183,6 +213,13 @@ def _tensorflow_distribution(strategy, devices):
                 '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                 '"task": {"type": "worker", "index": 0}}.'
             )
+        local = len(tf.config.list_physical_devices("GPU")) or 1
+        if devices is not None and _device_count(devices) != local:
+            raise ValueError(
+                f"strategy 'multiworker' trains on every local GPU of each worker ({local} "
+                f"here{'' if local > 1 else ', or its CPU'}), not on {_device_count(devices)}: "
+                "choose the GPUs with CUDA_VISIBLE_DEVICES instead."
+            )
         tf_strategy = tf.distribute.MultiWorkerMirroredStrategy()
         resolver = tf_strategy.cluster_resolver
         is_chief = resolver.task_type in (None, "chief") or (
@@ -191,16 +228,42 @@ def _tensorflow_distribution(strategy, devices):
         return Distribution(
             "multiworker", tf_strategy.num_replicas_in_sync, is_chief, strategy=tf_strategy
         )
-    if devices is None:
+    if isinstance(devices, int):
+        devices = _tensorflow_devices(devices)
+    elif devices is None:
         gpus = tf.config.list_logical_devices("GPU")
         logical = gpus or tf.config.list_logical_devices("CPU")
         devices = [device.name for device in logical]
     if strategy == "auto" and len(devices) < 2:
-        return Distribution("none", devices=devices)
-    tf_strategy = tf.distribute.MirroredStrategy(devices)
+        return Distribution("none", devices=list(devices))
+    tf_strategy = tf.distribute.MirroredStrategy(list(devices))
     return Distribution(
-        "mirrored", tf_strategy.num_replicas_in_sync, strategy=tf_strategy, devices=devices
+        "mirrored", tf_strategy.num_replicas_in_sync, strategy=tf_strategy, devices=list(devices)
     )
+
+
+def _tensorflow_devices(count: int) -> list[str]:
+    """The first ``count`` GPUs, or ``count`` CPU devices split from the CPU."""
+    import tensorflow as tf
+
+    kind = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    if kind == "CPU":
+        with contextlib.suppress(ValueError):  # started already: the check below says so
+            use_cpu_devices(count)
+    logical = [device.name for device in tf.config.list_logical_devices(kind)]
+    if len(logical) < count:
+        raise ValueError(
+            f"{count} devices asked for, but TensorFlow has {len(logical)} {kind} "
+            f"device{'s' if len(logical) != 1 else ''}"
+            + (
+                " and started before the CPU could be split: call "
+                f"keras_resnet.distribute.use_cpu_devices({count}) before building any "
+                "model or tensor."
+                if kind == "CPU"
+                else "."
+            )
+        )
+    return logical[:count]
 
 
 def _jax_distribution(strategy, devices):
@@ -211,7 +274,9 @@ def _jax_distribution(strategy, devices):
         )
     import jax
 
-    devices = devices or keras.distribution.list_devices()
+    if isinstance(devices, int):
+        devices = _jax_devices(devices)
+    devices = list(devices or keras.distribution.list_devices())
     if strategy == "auto" and len(devices) < 2:
         return Distribution("none", devices=devices)
     distribution = keras.distribution.DataParallel(devices=devices)
@@ -220,8 +285,38 @@ def _jax_distribution(strategy, devices):
         len(devices),
         is_chief=jax.process_index() == 0,
         distribution=distribution,
-        devices=list(devices),
+        devices=devices,
     )
+
+
+def _jax_devices(count: int) -> list[str]:
+    """``count`` devices of each process: GPUs, or host devices split from the CPU."""
+    import jax
+
+    # Only the CPU platform reads this count, so it is harmless where GPUs train.
+    with contextlib.suppress(ValueError):  # started already: the check below says so
+        use_cpu_devices(count)
+    local = jax.local_devices()
+    if len(local) < count:
+        raise ValueError(
+            f"{count} devices asked for, but JAX has {len(local)} "
+            f"{local[0].platform.upper()} device{'s' if len(local) != 1 else ''}"
+            + (
+                " and started before the CPU could be split: call "
+                f"keras_resnet.distribute.use_cpu_devices({count}) before building any "
+                "model or tensor."
+                if local[0].platform == "cpu"
+                else "."
+            )
+        )
+    if jax.process_count() > 1:
+        if len(local) != count:
+            raise ValueError(
+                f"In a multi-process run every process trains on all its {len(local)} "
+                f"devices, not {count}: choose GPUs with CUDA_VISIBLE_DEVICES instead."
+            )
+        return keras.distribution.list_devices()
+    return keras.distribution.list_devices()[:count]
 
 
 def initialize_multi_process(coordinator_address: str, num_processes: int, process_id: int):
