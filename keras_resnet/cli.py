@@ -60,7 +60,11 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--image-size", type=_positive_int, help="resize images to N x N (digits: 16, else 224)"
     )
     parser.add_argument("--epochs", type=_positive_int, help="epochs (default: 30)")
-    parser.add_argument("--batch-size", type=_positive_int, help="batch size (digits: 64, else 32)")
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help="images per device and step (digits: 64, else 32)",
+    )
     parser.add_argument(
         "--lr",
         type=_positive_float,
@@ -102,6 +106,21 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue an interrupted run of the same name"
     )
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
+    parser.add_argument(
+        "--strategy",
+        choices=("auto", "mirrored", "multiworker", "dataparallel", "none"),
+        default="auto",
+        help="how to spread training over devices: mirrored (TensorFlow, one host), "
+        "multiworker (TensorFlow, hosts named in TF_CONFIG), dataparallel (JAX); "
+        "default auto: every GPU, or the devices of --devices",
+    )
+    parser.add_argument(
+        "--devices",
+        type=_positive_int,
+        metavar="N",
+        help="train on N devices: the first N GPUs, or on a machine without GPUs the "
+        "CPU split into N (TensorFlow or JAX backend); --batch-size is per device",
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -132,6 +151,8 @@ def run_train(args: argparse.Namespace) -> int:
             early_stopping=args.early_stopping,
             output=args.output,
             resume=args.resume,
+            strategy=args.strategy,
+            devices=args.devices,
         )
     except KeyboardInterrupt:
         print(
@@ -141,6 +162,9 @@ def run_train(args: argparse.Namespace) -> int:
         )
         return 130
     metrics = result.metrics
+    if not result.is_chief:
+        print(f"worker done: {metrics['epochs_run']} epochs; the chief writes {result.run_dir}")
+        return 0
     split = metrics.get("evaluated_on")
     if split:
         top = next((key for key in metrics if key.startswith(f"{split}_top")), None)

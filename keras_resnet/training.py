@@ -31,6 +31,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -39,7 +40,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_resnet import saving
+from keras_resnet import distribute, saving
+from keras_resnet.distribute import Distribution, get_distribution
 from keras_resnet.models import canonical_name, get_model
 
 # Peak learning rate per 256 images, scaled linearly with the batch size.
@@ -451,6 +453,9 @@ class TrainResult:
         confusion_matrix_path: ``confusion_matrix.png``, or None with no data to test.
         log_path: ``training_log.csv``.
         resumed_from_epoch: epochs already done when a resumed run started (0 if new).
+        is_chief: False on a worker of a multi-worker run other than the chief. Such a
+            worker writes to a temporary folder, removed when it finishes; the paths
+            then name the chief's run folder, where the results are.
     """
 
     model: keras.Model
@@ -464,6 +469,7 @@ class TrainResult:
     confusion_matrix_path: str | None
     log_path: str
     resumed_from_epoch: int = 0
+    is_chief: bool = True
 
 
 def fit(
@@ -488,13 +494,23 @@ def fit(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     model_kwargs: dict | None = None,
     metadata: dict | None = None,
+    strategy: str | Distribution = "auto",
+    devices: int | Sequence[str] | None = None,
     verbose: int | str = "auto",
 ) -> TrainResult:
     """Builds, trains, evaluates and saves a classifier for an ``ImageData``.
 
+    The model is built and compiled inside the distribution's scope, so it trains on
+    every device the distribution spans. The data's batches are global batches: each
+    of N replicas takes ``batch / N`` images of every step, and the learning rate
+    scales with the global batch. Only the chief writes the run folder; the other
+    workers of a multi-worker run write to a temporary folder, removed at the end.
+
     Args:
         model: a model name (``"resnet50"``, any case), a function called as
-            ``model(num_classes=..., input_shape=...)``, or a built ``keras.Model``.
+            ``model(num_classes=..., input_shape=...)``, or a built ``keras.Model``
+            (only with ``strategy="none"`` or on one device: a distributed model must
+            be built inside the distribution's scope).
         data: a :class:`keras_resnet.data.ImageData` (batched ``train``, optional
             ``validation`` and ``test``, ``class_names``, ``image_shape``).
         epochs: epochs of the run.
@@ -518,68 +534,181 @@ def fit(
         callbacks: more Keras callbacks.
         model_kwargs: more arguments for building a named model (``drop_path_rate``).
         metadata: more facts to save with the model (e.g. the data source).
-        verbose: Keras's ``fit`` verbosity (``"auto"`` shows progress bars).
+        strategy: ``"auto"``, ``"mirrored"``, ``"multiworker"``, ``"dataparallel"``,
+            ``"none"`` (see :func:`keras_resnet.distribute.get_distribution`), or a
+            :class:`~keras_resnet.distribute.Distribution`.
+        devices: the number of devices (or their names) for a strategy name; None
+            takes every GPU, else the CPU.
+        verbose: Keras's ``fit`` verbosity (``"auto"`` shows progress bars); any
+            value but 0 also prints the distribution and the batch.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: on an unknown model name or optimizer, a built model with
-            ``mixed_precision``, a model whose outputs do not match the classes, data
-            with no training examples, or a run whose loss became NaN.
+        ValueError: on an unknown model name, optimizer or strategy, a built model
+            with ``mixed_precision`` or with a distribution, a model whose outputs do
+            not match the classes, data with no training examples, a batch that does
+            not divide over the replicas, or a run whose loss became NaN.
 
     Example:
         >>> from keras_resnet.data import load_data
         >>> result = fit("resnet20", load_data(), epochs=15, run_name="digits")
         >>> result.metrics["test_accuracy"]
     """
-    from keras_resnet import evaluation
-
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}.")
     if early_stopping is not None and early_stopping < 1:
         raise ValueError(f"early_stopping must be a patience of at least 1, got {early_stopping}.")
     _check_optimizer(optimizer)
+    # Before anything touches a device: splitting the CPU must come first.
+    distribution = resolve_distribution(strategy, devices)
     if seed is not None:
         keras.utils.set_random_seed(seed)
+    replicas = distribution.num_replicas
+    batch_size = _batch_size(data)
+    if batch_size % replicas:
+        raise ValueError(
+            f"The batch of {batch_size} images does not divide over {replicas} replicas: "
+            f"use a multiple of {replicas}."
+        )
+    if isinstance(model, keras.Model) and distribution.name != "none":
+        raise ValueError(
+            f"A built model cannot train under the {distribution.name} distribution, whose "
+            "variables must be made inside its scope. Pass the model's name or a function "
+            "that builds it, or strategy='none'."
+        )
 
     class_names = [str(name) for name in data.class_names]
-    with dtype_policy(mixed_precision) as policy:
+    with distribution.scope(), dtype_policy(mixed_precision) as policy:
         model, model_name = _build_model(model, data, policy, model_kwargs or {})
     run_name = run_name or model_name.lower()
-    run_dir = os.path.join(os.fspath(output), run_name)
-    paths = {
-        key: os.path.join(run_dir, name)
-        for key, name in (
-            ("model", MODEL_FILE),
-            ("best", BEST_MODEL_FILE),
-            ("metrics", METRICS_FILE),
-            ("curves", CURVES_FILE),
-            ("log", LOG_FILE),
-            ("class_names", CLASS_NAMES_FILE),
-            ("backup", BACKUP_DIR),
-            ("tensorboard", TENSORBOARD_DIR),
+    chief_dir = os.path.join(os.fspath(output), run_name)
+    # Other workers write what the chief writes (saving may need every worker), but
+    # to a folder of their own that goes when they finish.
+    scratch = None if distribution.is_chief else tempfile.mkdtemp(prefix="keras-resnet-worker-")
+    try:
+        return _fit_in_run_dir(
+            model,
+            model_name,
+            data,
+            distribution,
+            scratch or chief_dir,
+            chief_dir,
+            class_names=class_names,
+            policy=policy,
+            batch_size=batch_size,
+            epochs=epochs,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            base_learning_rate=base_learning_rate,
+            warmup_epochs=warmup_epochs,
+            weight_decay=weight_decay,
+            label_smoothing=label_smoothing,
+            jit_compile=jit_compile,
+            run_name=run_name,
+            resume=resume,
+            early_stopping=early_stopping,
+            top_k=top_k,
+            callbacks=callbacks,
+            metadata=metadata,
+            verbose=verbose,
         )
-    }
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def resolve_distribution(
+    strategy: str | Distribution = "auto", devices: int | Sequence[str] | None = None
+) -> Distribution:
+    """The :class:`~keras_resnet.distribute.Distribution` for a strategy name or object.
+
+    Args:
+        strategy: a name for :func:`keras_resnet.distribute.get_distribution`, or a
+            ``Distribution``, returned as it is.
+        devices: the device count or names for a strategy name.
+
+    Returns:
+        The distribution.
+
+    Raises:
+        ValueError: see :func:`keras_resnet.distribute.get_distribution`, or devices
+            given with a ``Distribution``.
+    """
+    if isinstance(strategy, Distribution):
+        if devices is not None:
+            raise ValueError(
+                "devices goes with a strategy name; a Distribution has its devices already."
+            )
+        return strategy
+    return get_distribution(strategy, devices)
+
+
+def _fit_in_run_dir(
+    model: keras.Model,
+    model_name: str,
+    data,
+    distribution: Distribution,
+    run_dir: str,
+    chief_dir: str,
+    *,
+    class_names: list[str],
+    policy: str,
+    batch_size: int,
+    epochs: int,
+    optimizer: str,
+    learning_rate: float | None,
+    base_learning_rate: float | None,
+    warmup_epochs: float | None,
+    weight_decay: float | None,
+    label_smoothing: float,
+    jit_compile: bool | str,
+    run_name: str,
+    resume: bool,
+    early_stopping: int | None,
+    top_k: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+    metadata: dict | None,
+    verbose: int | str,
+) -> TrainResult:
+    """:func:`fit` from the built model on: trains, saves and reports in ``run_dir``."""
+    from keras_resnet import evaluation
+
+    paths = _run_paths(run_dir)
+    if resume and run_dir != chief_dir:
+        _copy_chief_state(chief_dir, run_dir)
     resumed_from_epoch = _prepare_run_dir(run_dir, paths, resume)
 
-    batch_size = _batch_size(data)
+    replicas = distribution.num_replicas
     steps_per_epoch = _steps_per_epoch(data, batch_size)
-    compile_model(
-        model,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        base_learning_rate=base_learning_rate,
-        warmup_epochs=warmup_epochs,
-        weight_decay=weight_decay,
-        label_smoothing=label_smoothing,
-        top_k=top_k,
-        jit_compile=jit_compile,
-        soft_labels=data.train.element_spec[1].dtype.is_floating,
+    peak_learning_rate = learning_rate or scaled_learning_rate(
+        batch_size, optimizer, base_learning_rate
     )
+    if verbose != 0:
+        print(distribution.describe())
+        print(
+            f"batch: {batch_size} images per step ({batch_size // replicas} per replica); "
+            f"peak learning rate {peak_learning_rate:.4g}"
+        )
+    with distribution.scope():
+        compile_model(
+            model,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            base_learning_rate=base_learning_rate,
+            warmup_epochs=warmup_epochs,
+            weight_decay=weight_decay,
+            label_smoothing=label_smoothing,
+            top_k=top_k,
+            jit_compile=jit_compile,
+            soft_labels=data.train.element_spec[1].dtype.is_floating,
+        )
+    if distribution.name == "multiworker":
+        distribute._patch_multiworker_build(model, distribution.strategy)
     saved_metadata = {
         "model_name": model_name,
         "image_size": list(data.image_shape[:2]),
@@ -595,15 +724,20 @@ def fit(
     )
 
     start = time.perf_counter()
-    model.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=epochs,
-        callbacks=[*run_callbacks, *callbacks],
-        # The pipeline shuffles; Keras would only warn that it cannot.
-        shuffle=False,
-        verbose=verbose,
-    )
+    with distribution.scope():
+        model.fit(
+            _divisible_batches(
+                data.train, distribution, batch_size, getattr(data, "num_train", None)
+            ),
+            validation_data=_divisible_batches(
+                data.validation, distribution, batch_size, getattr(data, "num_validation", None)
+            ),
+            epochs=epochs,
+            callbacks=[*run_callbacks, *callbacks],
+            # The pipeline shuffles; Keras would only warn that it cannot.
+            shuffle=False,
+            verbose=verbose,
+        )
     train_seconds = time.perf_counter() - start
     history = read_training_log(paths["log"])
     losses = history.get("loss", [])
@@ -614,21 +748,21 @@ def fit(
         )
 
     saving.save_model(model, paths["model"], class_names=class_names, **saved_metadata)
-    test_split = "test" if data.test is not None else "validation"
-    test_data = data.test if data.test is not None else data.validation
     metrics: dict[str, Any] = {
         "model_name": model_name,
         "run_name": run_name,
         "backend": keras.backend.backend(),
         "dtype_policy": policy,
+        "strategy": distribution.name,
+        "num_replicas": replicas,
         "epochs": epochs,
         "epochs_run": len(losses),
         "resumed_from_epoch": resumed_from_epoch,
         "train_seconds": round(train_seconds, 2),
         "batch_size": batch_size,
+        "per_replica_batch_size": batch_size // replicas,
         "optimizer": optimizer,
-        "peak_learning_rate": learning_rate
-        or scaled_learning_rate(batch_size, optimizer, base_learning_rate),
+        "peak_learning_rate": peak_learning_rate,
         "image_size": list(data.image_shape[:2]),
         "num_train": getattr(data, "num_train", None),
         "class_names": class_names,
@@ -639,10 +773,25 @@ def fit(
     logged = [value for value in history.get("val_accuracy", []) if math.isfinite(value)]
     if logged:
         metrics["best_val_accuracy"] = max(logged)
+    if run_dir != chief_dir:
+        # The chief evaluates and reports; this worker's folder is about to go.
+        return _result(
+            model, history, metrics, _run_paths(chief_dir), None, resumed_from_epoch, False
+        )
+
+    test_split = "test" if data.test is not None else "validation"
+    test_data = data.test if data.test is not None else data.validation
     confusion_path = None
     if test_data is not None:
+        # One device sees every test image (a distribution would want batches that
+        # divide over its replicas); the saved file is what users will load, too.
+        evaluated = (
+            model
+            if distribution.name == "none"
+            else saving.load_model(paths["model"], compile=False)[0]
+        )
         report = evaluation.evaluate(
-            model, test_data, class_names=class_names, top_k=top_k, output_dir=run_dir
+            evaluated, test_data, class_names=class_names, top_k=top_k, output_dir=run_dir
         )
         confusion_path = report.pop("confusion_matrix_path", None)
         metrics["evaluated_on"] = test_split
@@ -653,11 +802,31 @@ def fit(
     with open(paths["class_names"], "w", encoding="utf-8") as file:
         file.write("".join(f"{name}\n" for name in class_names))
     saving.write_json(paths["metrics"], metrics)
+    return _result(model, history, metrics, paths, confusion_path, resumed_from_epoch, True)
+
+
+def _run_paths(run_dir: str) -> dict[str, str]:
+    return {
+        key: os.path.join(run_dir, name)
+        for key, name in (
+            ("model", MODEL_FILE),
+            ("best", BEST_MODEL_FILE),
+            ("metrics", METRICS_FILE),
+            ("curves", CURVES_FILE),
+            ("log", LOG_FILE),
+            ("class_names", CLASS_NAMES_FILE),
+            ("backup", BACKUP_DIR),
+            ("tensorboard", TENSORBOARD_DIR),
+        )
+    }
+
+
+def _result(model, history, metrics, paths, confusion_path, resumed_from_epoch, is_chief):
     return TrainResult(
         model=model,
         history=history,
         metrics=metrics,
-        run_dir=run_dir,
+        run_dir=os.path.dirname(paths["model"]),
         model_path=paths["model"],
         best_model_path=paths["best"] if os.path.exists(paths["best"]) else None,
         metrics_path=paths["metrics"],
@@ -665,6 +834,7 @@ def fit(
         confusion_matrix_path=confusion_path,
         log_path=paths["log"],
         resumed_from_epoch=resumed_from_epoch,
+        is_chief=is_chief,
     )
 
 
@@ -681,6 +851,8 @@ def train(
     cutmix: float = 0.0,
     seed: int | None = 0,
     run_name: str | None = None,
+    strategy: str | Distribution = "auto",
+    devices: int | Sequence[str] | None = None,
     **fit_kwargs: Any,
 ) -> TrainResult:
     """Loads data and trains on it: what ``keras-resnet train`` does.
@@ -690,13 +862,18 @@ def train(
     (``DIGITS_DEFAULTS``), offline: about 99% test accuracy in a minute or two on a
     two-core CPU. Other data defaults to ResNet18 for 30 epochs (``PHOTO_DEFAULTS``).
 
+    On several devices each replica takes ``batch_size`` images of every step: the
+    global batch is ``batch_size`` times the replicas, and the learning rate scales
+    with it (:func:`scaled_learning_rate`).
+
     Args:
         data: anything :func:`keras_resnet.data.load_data` takes (None or
             ``"digits"``, an image folder, ``"tfds:NAME"``, ``(x, y)`` arrays), or an
             ``ImageData``.
         model: see :func:`fit`; None takes the data's default.
         image_size: images are resized to this; None takes the data's default.
-        batch_size: images per step; None takes the data's default.
+        batch_size: images per replica and step; None takes the data's default. An
+            ``ImageData`` keeps its own batches, which are global batches.
         epochs: epochs of the run; None takes the data's default.
         validation_split: fraction of the training images held out for validation.
         augment: augmentation of ``load_data`` (``"basic"``, ``"shift"``,
@@ -705,6 +882,10 @@ def train(
         cutmix: cutmix alpha of ``load_data`` (0 for none).
         seed: seeds the split, the shuffling and the initialisation.
         run_name: the run folder's name; defaults to ``<model>-<data>``.
+        strategy: see :func:`fit`; ``"auto"`` trains on every GPU, or every device
+            ``devices`` asks for.
+        devices: how many devices (or which); on a machine without GPUs the CPU is
+            split into that many (:func:`keras_resnet.distribute.use_cpu_devices`).
         **fit_kwargs: further arguments of :func:`fit`.
 
     Returns:
@@ -717,8 +898,13 @@ def train(
     Example:
         >>> result = train()                           # digits, a minute or two on a CPU
         >>> result.metrics["test_accuracy"]
+        >>> train(devices=2).metrics["num_replicas"]   # the CPU split in two
+        2
     """
     from keras_resnet import data as data_lib
+
+    # Before the data touches a device: splitting the CPU must come first.
+    distribution = resolve_distribution(strategy, devices)
 
     is_digits = data is None or (isinstance(data, str) and data.lower() == "digits")
     defaults = DIGITS_DEFAULTS if is_digits else PHOTO_DEFAULTS
@@ -743,7 +929,7 @@ def train(
         image_data = data_lib.load_data(
             data,
             image_size=tuple(image_size) if image_size is not None else None,
-            batch_size=batch_size or defaults["batch_size"],
+            batch_size=distribution.global_batch_size(batch_size or defaults["batch_size"]),
             validation_split=validation_split,
             seed=seed or 0,
             augment=augment,
@@ -770,6 +956,7 @@ def train(
         seed=seed,
         run_name=run_name,
         metadata=metadata,
+        strategy=distribution,
         **fit_kwargs,
     )
 
@@ -901,6 +1088,63 @@ def _prepare_run_dir(run_dir: str, paths: dict[str, str], resume: bool) -> int:
         done = int(json.load(file).get("epoch", 0))
     _truncate_log(paths["log"], done)
     return done
+
+
+def _copy_chief_state(chief_dir: str, run_dir: str) -> None:
+    """Gives a non-chief worker the chief's backup and log to resume from.
+
+    Every worker must resume at the same epoch, with the same best value to beat, or
+    they would fall out of step. The chief's folder is read, never written.
+    """
+    backup = os.path.join(chief_dir, BACKUP_DIR)
+    if not os.path.isdir(backup):
+        warnings.warn(
+            f"This worker cannot see the chief's backup in {backup}: it resumes only "
+            "where every worker sees the chief's run folder (one host or a shared file "
+            "system), so it starts at epoch 1.",
+            stacklevel=4,
+        )
+        return
+    shutil.copytree(backup, os.path.join(run_dir, BACKUP_DIR), dirs_exist_ok=True)
+    log = os.path.join(chief_dir, LOG_FILE)
+    if os.path.exists(log):
+        shutil.copy2(log, os.path.join(run_dir, LOG_FILE))
+
+
+def _divisible_batches(
+    dataset, distribution: Distribution, batch_size: int, num_examples: int | None
+):
+    """Batches that JAX can split evenly over the devices of a DataParallel run.
+
+    TensorFlow's strategies take a last, smaller batch as it is; JAX shards every
+    batch over its devices, so that batch loses its last ``< replicas`` images (one
+    device, as :func:`fit`'s final evaluation uses, sees every image).
+    """
+    if dataset is None or distribution.name != "dataparallel":
+        return dataset
+    import jax
+    import tensorflow as tf
+
+    if jax.process_count() > 1:
+        # Keras hands each process an equal slice of every batch: only whole batches.
+        return dataset.unbatch().batch(batch_size, drop_remainder=True)
+    replicas = distribution.num_replicas
+
+    def truncate(*batch):
+        keep = tf.shape(batch[0])[0] // replicas * replicas
+        return tuple(part[:keep] for part in batch)
+
+    batches = int(dataset.cardinality())
+    if num_examples and batches == math.ceil(num_examples / batch_size):
+        # The size of the last batch is known: keep the cardinality known too, so
+        # that progress bars count steps and Keras does not warn of running dry.
+        last = num_examples - (batches - 1) * batch_size
+        if last % replicas == 0:
+            return dataset
+        if last < replicas:
+            return dataset.take(batches - 1)
+        return dataset.map(truncate)
+    return dataset.map(truncate).filter(lambda images, *_: tf.shape(images)[0] > 0)
 
 
 def _truncate_log(path: str, epochs_done: int) -> None:
