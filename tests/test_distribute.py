@@ -1,4 +1,5 @@
-"""Strategy choice, and multi-device training proven equal to one device.
+"""Strategy choice, multi-device training proven equal to one device, and the fit
+wrapper's run folder, resume and failure handling under every strategy.
 
 The multi-device tests run training in subprocesses (tests/distributed_job.py):
 device lists are fixed when a backend first starts, so they need fresh processes.
@@ -65,7 +66,32 @@ def test_dataparallel_fails_clearly_off_jax():
 def test_torch_refuses_several_devices_instead_of_ignoring_them():
     with pytest.raises(ValueError, match="one device"):
         distribute.use_cpu_devices(2)
+    with pytest.raises(ValueError, match="one device.*2 devices were asked for"):
+        distribute.get_distribution("auto", devices=2)
     distribute.use_cpu_devices(1)
+    assert distribute.get_distribution("auto", devices=1).name == "none"
+
+
+def test_device_count_must_be_positive_and_one_for_strategy_none():
+    with pytest.raises(ValueError, match="at least 1"):
+        distribute.get_distribution("auto", devices=0)
+    with pytest.raises(ValueError, match="strategy 'none' trains on one device|one device"):
+        distribute.get_distribution("none", devices=2)
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="torch refuses before looking at devices")
+def test_more_devices_than_started_says_to_split_the_cpu_first():
+    keras.ops.convert_to_numpy(keras.ops.ones((1,)))  # the backend has started its devices
+    with pytest.raises(ValueError, match=r"8 devices asked for.*use_cpu_devices\(8\)"):
+        distribute.get_distribution("auto", devices=8)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TF_CONFIG is TensorFlow's")
+def test_multiworker_takes_every_local_device_not_a_count(monkeypatch):
+    cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"index": 0}}))
+    with pytest.raises(ValueError, match="every local GPU.*CUDA_VISIBLE_DEVICES"):
+        distribute.get_distribution("multiworker", devices=2)
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TF_CONFIG is TensorFlow's")
@@ -92,17 +118,21 @@ def test_sync_batchnorm_is_tensorflow_only_or_marks_every_bn():
     assert len(norms) == 19 and all(layer.synchronized for layer in norms)
 
 
-def _run_job(tmp_path, backend, strategy, devices, name, extra_env=None, extra_args=()):
-    out = tmp_path / f"{name}.npz"
-    env = {**os.environ, "KERAS_BACKEND": backend, **(extra_env or {})}
-    env.pop("TF_CONFIG", None) if "TF_CONFIG" not in (extra_env or {}) else None
+def _start(backend, *args, tf_config=None, tmpdir=None):
+    """Starts the job in a fresh process; TF_CONFIG only when given."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        env["TF_CONFIG"] = json.dumps(tf_config)
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.Popen(
-        [sys.executable, JOB, strategy, str(devices), str(out), *extra_args],
+        [sys.executable, JOB, *map(str, args)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    ), out
+    )
 
 
 def _finish(processes):
@@ -117,6 +147,13 @@ def _finish(processes):
                 process.kill()
                 process.communicate()
     return outputs
+
+
+def _result(log):
+    """The ``RESULT {json}`` line a train job prints."""
+    lines = [line for line in log.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1, log[-3000:]
+    return json.loads(lines[0][len("RESULT ") :])
 
 
 def _weights(path):
@@ -134,14 +171,12 @@ def _assert_same_weights(path_a, path_b):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend, strategy", [("tensorflow", "mirrored"), ("jax", "dataparallel")])
 def test_two_devices_end_with_the_weights_of_one(tmp_path, backend, strategy):
-    one, one_out = _run_job(tmp_path, backend, "none", 1, "one")
-    (one_log,) = _finish([one])
+    (one_log,) = _finish([one := _start(backend, "steps", "none", 1, tmp_path / "one.npz")])
     assert one.returncode == 0, one_log
-    two, two_out = _run_job(tmp_path, backend, strategy, 2, "two")
-    (two_log,) = _finish([two])
+    (two_log,) = _finish([two := _start(backend, "steps", strategy, 2, tmp_path / "two.npz")])
     assert two.returncode == 0, two_log
     assert f"distribution: {strategy}, 2 replicas" in two_log
-    _assert_same_weights(one_out, two_out)
+    _assert_same_weights(tmp_path / "one.npz", tmp_path / "two.npz")
 
 
 def _free_ports(count):
@@ -154,55 +189,136 @@ def _free_ports(count):
     return ports
 
 
-def _start_workers(tmp_path, extra_args_of):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    workers = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        workers.append(
-            _run_job(
-                tmp_path,
+def _run_workers(args_of, tmpdirs=(None, None), attempts=2):
+    """Runs two TF_CONFIG workers on 127.0.0.1; returns their processes and logs.
+
+    A port found free can be taken by another program before TensorFlow binds it:
+    then the cluster is started again on new ports.
+    """
+    for _ in range(attempts):
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+        workers = [
+            _start(
                 "tensorflow",
-                "multiworker",
-                1,
-                f"worker{index}",
-                extra_env={"TF_CONFIG": tf_config},
-                extra_args=extra_args_of(index),
+                *args_of(index),
+                tf_config={"cluster": cluster, "task": {"type": "worker", "index": index}},
+                tmpdir=tmpdirs[index],
             )
-        )
-    return workers
+            for index in range(2)
+        ]
+        logs = _finish(workers)
+        if not any("Address already in use" in log for log in logs):
+            break
+    return workers, logs
+
+
+def _worker_folders(tmpdir):
+    return sorted(path.name for path in tmpdir.iterdir() if path.name.startswith("keras-resnet"))
 
 
 @pytest.mark.slow
 def test_two_workers_end_with_the_weights_of_one_device(tmp_path):
-    one, one_out = _run_job(tmp_path, "tensorflow", "none", 1, "one")
-    (one_log,) = _finish([one])
+    (one_log,) = _finish([one := _start("tensorflow", "steps", "none", 1, tmp_path / "one.npz")])
     assert one.returncode == 0, one_log
-    workers = _start_workers(tmp_path, lambda index: ())
-    logs = _finish([process for process, _ in workers])
-    for (process, _), log in zip(workers, logs, strict=True):
+    workers, logs = _run_workers(
+        lambda index: ("steps", "multiworker", 1, tmp_path / f"worker{index}.npz")
+    )
+    for process, log in zip(workers, logs, strict=True):
         assert process.returncode == 0, log
         assert "distribution: multiworker, 2 replicas" in log
-    _assert_same_weights(one_out, workers[0][1])
-    assert not workers[1][1].exists(), "only the chief writes results"
+    _assert_same_weights(tmp_path / "one.npz", tmp_path / "worker0.npz")
+    assert not (tmp_path / "worker1.npz").exists(), "only the chief writes results"
 
 
 @pytest.mark.slow
-def test_a_dead_worker_fails_the_run_and_leaves_a_loadable_checkpoint(tmp_path):
-    checkpoint = tmp_path / "last.keras"
+def test_two_workers_train_and_only_the_chief_writes_a_run_folder(tmp_path):
+    tmpdirs = [tmp_path / "tmp0", tmp_path / "tmp1"]
+    for folder in tmpdirs:
+        folder.mkdir()
+    # Each worker is told its own output, to see which of them writes there.
+    workers, logs = _run_workers(
+        lambda index: ("train", "multiworker", 0, tmp_path / f"out{index}", "--epochs", 2),
+        tmpdirs,
+    )
+    for process, log in zip(workers, logs, strict=True):
+        assert process.returncode == 0, log
+    chief, worker = (_result(log) for log in logs)
+    assert chief["is_chief"] and not worker["is_chief"]
+    for report in (chief, worker):
+        assert report["strategy"] == "multiworker" and report["num_replicas"] == 2
+        assert report["batch_size"] == 8  # 4 per replica
+        assert report["epochs_run"] == 2
+    # Both workers took the same steps: each step is one global batch of both.
+    assert chief["optimizer_steps"] == worker["optimizer_steps"] == 2 * 6
+    run_dir = tmp_path / "out0" / "run"
+    for name in ("model.keras", "best.keras", "metrics.json", "training_curves.png"):
+        assert (run_dir / name).is_file(), name
+    assert not (run_dir / "backup").exists()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["strategy"] == "multiworker" and metrics["evaluated_on"] == "validation"
+    assert metrics["validation_num_examples"] == 15  # every held-out image
+    assert not (tmp_path / "out1").exists(), "the worker wrote into its output folder"
+    assert worker["run_dir"] == str(tmp_path / "out1" / "run")
+    assert _worker_folders(tmpdirs[1]) == [], "the worker's temporary folder is left"
+    from keras_resnet import saving
+
+    model, metadata = saving.load_model(run_dir / "model.keras", compile=False)
+    assert metadata["class_names"] == ["0", "1", "2"] and model.output_shape == (None, 3)
+
+
+@pytest.mark.slow
+def test_a_dead_worker_fails_the_run_and_both_resume_from_the_chiefs_backup(tmp_path):
+    from keras_resnet import saving
+
+    output = tmp_path / "out"
+    tmpdirs = [tmp_path / "tmp0", tmp_path / "tmp1"]
+    for folder in tmpdirs:
+        folder.mkdir()
 
     def args_of(index):
-        dies = ("--die-after-batch", "2") if index == 1 else ()
-        return ("--checkpoint", str(checkpoint), *dies)
+        dies = ("--die-at-epoch", 2) if index == 1 else ()
+        return ("train", "multiworker", 0, output, "--epochs", 3, *dies)
 
-    workers = _start_workers(tmp_path, args_of)
-    logs = _finish([process for process, _ in workers])
-    chief, dead = (process for process, _ in workers)
+    (chief, dead), logs = _run_workers(args_of, tmpdirs)
     assert dead.returncode == 17
     assert chief.returncode != 0, "the surviving worker must fail, not finish alone"
     assert "unhealthy" in logs[0] or "Unavailable" in logs[0], logs[0][-2000:]
-    import keras_resnet  # noqa: F401  (registers the layers the checkpoint uses)
+    run_dir = output / "run"
+    # The checkpoint of epoch 1 is whole: saves are atomic, and only the chief's.
+    model, metadata = saving.load_model(run_dir / "best.keras")
+    assert model.output_shape == (None, 3) and metadata["epoch"] == 1
+    assert json.loads((run_dir / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+    assert not (run_dir / "model.keras").exists()
 
-    model = keras.saving.load_model(checkpoint)
-    assert model.output_shape == (None, 4)
+    # The dead worker could not clean up; the resumed one must.
+    tmpdirs = [tmp_path / "resume-tmp0", tmp_path / "resume-tmp1"]
+    for folder in tmpdirs:
+        folder.mkdir()
+    workers, logs = _run_workers(
+        lambda index: ("train", "multiworker", 0, output, "--epochs", 3, "--resume"), tmpdirs
+    )
+    for process, log in zip(workers, logs, strict=True):
+        assert process.returncode == 0, log
+    chief, worker = (_result(log) for log in logs)
+    for report in (chief, worker):
+        assert report["resumed_from_epoch"] == 1 and report["epochs_run"] == 3
+        assert report["optimizer_steps"] == 3 * 6  # epoch 1's steps were restored
+    assert chief["history_epochs"] == 3
+    assert not (run_dir / "backup").exists()
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 3
+    assert _worker_folders(tmpdirs[1]) == [], "the worker's temporary folder is left"
+
+
+@pytest.mark.slow
+def test_mirrored_run_resumes_after_an_interrupt(tmp_path):
+    args = ("train", "mirrored", 2, tmp_path, "--epochs", 3, "--interrupt-after-epoch", 1)
+    (log,) = _finish([job := _start("tensorflow", *args)])
+    assert job.returncode == 0, log
+    assert "interrupted" in log
+    report = _result(log)
+    assert report["strategy"] == "mirrored" and report["num_replicas"] == 2
+    assert report["resumed_from_epoch"] == 1 and report["epochs_run"] == 3
+    assert report["optimizer_steps"] == 3 * 6
+    rows = (tmp_path / "run" / "training_log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2"]
+    assert not (tmp_path / "run" / "backup").exists()
