@@ -365,12 +365,9 @@ def _load_digits(size, validation_split, options) -> ImageData:
     labels = digits.target.astype(np.int32)
     rest, test = _stratified_split(labels, DIGITS_TEST_FRACTION, options["seed"])
     train, validation = _stratified_split(labels[rest], validation_split, options["seed"])
-    train, validation = rest[train], rest[validation]
-    splits = {
-        name: _Split("pixels", len(index), labels=labels[index], pixels=images[index])
-        for name, index in (("train", train), ("validation", validation), ("test", test))
-        if len(index)
-    }
+    splits = _pixel_splits(
+        images, labels, train=rest[train], validation=rest[validation], test=test
+    )
     size = size or DIGITS_IMAGE_SIZE
     augment = "shift" if options["augment"] == "basic" else options["augment"]
     recipe = _Recipe(size, 10, crop_fraction=1.0, **{**options, "augment": augment})
@@ -403,14 +400,19 @@ def _load_arrays(source, size, validation_split, class_names, options) -> ImageD
         raise ValueError(f"x has {len(images)} images but y has {len(labels)} labels.")
     names = _class_names(class_names, int(labels.max()) + 1)
     train, validation = _stratified_split(labels, validation_split, options["seed"])
-    splits = {
-        name: _Split("pixels", len(index), labels=labels[index], pixels=images[index])
-        for name, index in (("train", train), ("validation", validation))
-        if len(index)
-    }
+    splits = _pixel_splits(images, labels, train=train, validation=validation)
     size = size or tuple(images.shape[1:3])
     recipe = _Recipe(size, len(names), crop_fraction=1.0, **options)
     return _build(names, splits, recipe, cache=False)
+
+
+def _pixel_splits(images: np.ndarray, labels: np.ndarray, **indices) -> dict[str, _Split]:
+    """In-memory splits by name, from the indices of each; empty ones are left out."""
+    return {
+        name: _Split("pixels", len(index), labels=labels[index], pixels=images[index])
+        for name, index in indices.items()
+        if len(index)
+    }
 
 
 def _load_folder(root: Path, size, validation_split, cache, options) -> ImageData:
@@ -964,6 +966,14 @@ class _Recipe:
     def train_stage(self) -> str:
         return {None: "eval", "shift": "shift"}.get(self.augment, "crop")
 
+    def random_window(self, height, width):
+        """A random-resized-crop window (top, left, height, width) of an image this size."""
+        return _random_crop_window(height, width, self.crop_scale, CROP_ASPECT_RATIO)
+
+    def center_window(self, height, width):
+        """The evaluation window (top, left, height, width) of an image this size."""
+        return _center_window(height, width, self.image_size, self.crop_fraction)
+
     def train(self, split: _Split, cache_to: str | None) -> tf.data.Dataset:
         kind = split.kind
         if cache_to is not None:
@@ -975,7 +985,7 @@ class _Recipe:
             else:
                 ds = split.elements(shuffle=False, seed=self.seed)
                 ds = ds.map(self.cache_fn(kind), num_parallel_calls=AUTOTUNE)
-            ds = _exactly(ds.ignore_errors(log_warning=True), split.size).cache(cache_to)
+            ds = _exactly(ds, split.size).cache(cache_to)
             ds = ds.shuffle(split.size, seed=self.seed, reshuffle_each_iteration=True)
             kind = "pixels"
         if kind == "files":
@@ -990,7 +1000,7 @@ class _Recipe:
                 transform = _then_randaugment(transform)
             ds = ds.map(transform, num_parallel_calls=AUTOTUNE, deterministic=False)
         if kind != "pixels":
-            ds = _exactly(ds.ignore_errors(log_warning=True), split.size)
+            ds = _exactly(ds, split.size)
         ds = ds.batch(self.batch_size)
         if self.soft_labels:
             ds = ds.map(self.mix_batch, num_parallel_calls=AUTOTUNE, deterministic=False)
@@ -1003,7 +1013,7 @@ class _Recipe:
             ds = split.elements(shuffle=False, seed=self.seed)
             ds = ds.map(self.eval_fn(split.kind), num_parallel_calls=AUTOTUNE)
         if split.kind != "pixels":
-            ds = _exactly(ds.ignore_errors(log_warning=True), split.size)
+            ds = _exactly(ds, split.size)
         ds = ds.batch(self.batch_size)
         if cache_to is not None:
             # The evaluation transform is deterministic: keep its output, as uint8
@@ -1089,24 +1099,21 @@ class _Recipe:
 
     def file_fn(self, stage: str, key: _Decoding) -> Callable:
         """The map function of one group of files, for one stage."""
-        size, fraction, side = self.image_size, self.crop_fraction, self.cache_side
-        scale, ratio = self.crop_scale, CROP_ASPECT_RATIO
+        size, side = self.image_size, self.cache_side
 
         def cache(path, label):
             image = _decode_file(path, key)
             if key.shrink:
-                shape = tf.shape(image)
-                factor = side / tf.cast(tf.minimum(shape[0], shape[1]), tf.float32)
-                new = tf.cast(tf.math.ceil(tf.cast(shape[:2], tf.float32) * factor), tf.int32)
-                image = _to_uint8(_resize(image, new, antialias=key.antialias))
+                _, new_size = _shorter_side_to(image, side)
+                image = _to_uint8(_resize(image, new_size, antialias=key.antialias))
             return image, key.codec, label
 
         def evaluate(path, label):
-            image = _decode_file(path, key, lambda h, w: _center_window(h, w, size, fraction))
+            image = _decode_file(path, key, self.center_window)
             return _resize(image, size, antialias=key.antialias), label
 
         def crop(path, label):
-            image = _decode_file(path, key, lambda h, w: _random_crop_window(h, w, scale, ratio))
+            image = _decode_file(path, key, self.random_window)
             return _random_flip(_resize(image, size, antialias=key.antialias)), label
 
         def shift(path, label):
@@ -1124,13 +1131,8 @@ class _Recipe:
         side = self.cache_side
 
         def prepare(item, codec, label):
-            if kind == "encoded":
-                image = _decode_at_least(item, codec, (side, side))
-            else:
-                image = _as_rgb(item)
-            shape = tf.shape(image)
-            scale = side / tf.cast(tf.minimum(shape[0], shape[1]), tf.float32)
-            new_size = tf.cast(tf.math.ceil(tf.cast(shape[:2], tf.float32) * scale), tf.int32)
+            image = _element_image(kind, item, codec, (side, side))
+            scale, new_size = _shorter_side_to(image, side)
             # Bilinear reads every source pixel down to half size; below that (large
             # PNGs; JPEGs already shrank while decoding) it needs antialiasing.
             image = tf.case(
@@ -1155,33 +1157,18 @@ class _Recipe:
 
             return shift
 
-        scale, ratio = self.crop_scale, CROP_ASPECT_RATIO
-
         def crop_flip(item, codec, label):
-            if kind == "encoded":
-                image = _decode_random_crop(item, codec, size, scale, ratio)
-            else:
-                image = _as_rgb(item)
-                shape = tf.shape(image)
-                top, left, height, width = _random_crop_window(shape[0], shape[1], scale, ratio)
-                image = image[top : top + height, left : left + width]
-            image = _random_flip(_resize(image, size))
-            return image, label
+            image = _element_image(kind, item, codec, size, self.random_window)
+            return _random_flip(_resize(image, size)), label
 
         return crop_flip
 
     def eval_fn(self, kind: str) -> Callable:
         """To (float32 image, label): resize and center crop."""
-        size, fraction = self.image_size, self.crop_fraction
+        size = self.image_size
 
         def center(item, codec, label):
-            if kind == "encoded":
-                image = _decode_center_crop(item, codec, size, fraction)
-            else:
-                image = _as_rgb(item)
-                shape = tf.shape(image)
-                top, left, height, width = _center_window(shape[0], shape[1], size, fraction)
-                image = image[top : top + height, left : left + width]
+            image = _element_image(kind, item, codec, size, self.center_window)
             return _resize(image, size), label
 
         return center
@@ -1202,18 +1189,15 @@ class _Recipe:
             shape = tf.shape(images)
             height, width = shape[1], shape[2]
             cut = tf.sqrt(1.0 - _beta(self.cutmix))
-            cut_h = tf.cast(tf.cast(height, tf.float32) * cut, tf.int32)
-            cut_w = tf.cast(tf.cast(width, tf.float32) * cut, tf.int32)
-            center_y = tf.random.uniform([], 0, height, tf.int32)
-            center_x = tf.random.uniform([], 0, width, tf.int32)
-            top, bottom = (
-                tf.maximum(center_y - cut_h // 2, 0),
-                tf.minimum(center_y + cut_h // 2, height),
-            )
-            left, right = (
-                tf.maximum(center_x - cut_w // 2, 0),
-                tf.minimum(center_x + cut_w // 2, width),
-            )
+
+            def span(extent):
+                # A box side of cut * extent at a random centre, clipped at the edges.
+                half = tf.cast(tf.cast(extent, tf.float32) * cut, tf.int32) // 2
+                center = tf.random.uniform([], 0, extent, tf.int32)
+                return tf.maximum(center - half, 0), tf.minimum(center + half, extent)
+
+            top, bottom = span(height)
+            left, right = span(width)
             rows = tf.range(height)[:, None]
             cols = tf.range(width)[None, :]
             inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
@@ -1354,7 +1338,7 @@ def _project(image: tf.Tensor, transform) -> tf.Tensor:
 
 
 def _exactly(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:
-    """``count`` elements of a dataset that may drop some, with that cardinality known.
+    """``count`` elements of a dataset whose elements may fail, with that cardinality known.
 
     Files are checked before loading, so a decode failure here is rare (a file
     changed since, or damage the check cannot see). tf.data logs it and drops the
@@ -1364,7 +1348,7 @@ def _exactly(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:
     only started when an element was dropped; if every element fails, the repeat
     ends instead of spinning.
     """
-    return ds.repeat().take(count)
+    return ds.ignore_errors(log_warning=True).repeat().take(count)
 
 
 def _beta(alpha: float) -> tf.Tensor:
@@ -1407,16 +1391,23 @@ def _pil_decode(contents: np.ndarray) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def _decode_as(contents: tf.Tensor, codec: int) -> tf.Tensor:
+    """Decodes to uint8 RGB with Pillow for ``_CODEC_PIL``, else tf.io (GIF: first frame)."""
+    if codec == _CODEC_PIL:
+        image = tf.numpy_function(_pil_decode, [contents], tf.uint8, stateful=False)
+    else:
+        image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
 def _decode(contents: tf.Tensor, codec: tf.Tensor) -> tf.Tensor:
-    """Decodes any supported format to uint8 RGB (GIF: first frame)."""
-
-    def with_pil():
-        return tf.numpy_function(_pil_decode, [contents], tf.uint8, stateful=False)
-
-    def with_tf():
-        return tf.io.decode_image(contents, channels=3, expand_animations=False)
-
-    image = tf.cond(tf.equal(codec, _CODEC_PIL), with_pil, with_tf)
+    """Decodes any supported format to uint8 RGB, the codec known only per image."""
+    image = tf.cond(
+        tf.equal(codec, _CODEC_PIL),
+        lambda: _decode_as(contents, _CODEC_PIL),
+        lambda: _decode_as(contents, _CODEC_TF),
+    )
     image.set_shape([None, None, 3])
     return image
 
@@ -1441,9 +1432,8 @@ def _jpeg_ratio_index(height, width, min_height, min_width) -> tf.Tensor:
 def _decode_jpeg_window(contents, shape, window, ratio_index) -> tf.Tensor:
     """Decodes only ``window`` (top, left, height, width; full-size pixels) of a JPEG.
 
-    ``shape`` is the full-size (height, width). With a DCT downscale the window is
-    given in scaled pixels: each edge is rounded to the nearest one, so the crop
-    stays centred where the full-size window is (to half a scaled pixel).
+    ``shape`` is the full-size (height, width); ``ratio_index`` picks the DCT downscale,
+    for which the window is moved to scaled pixels (``_scaled_window``).
     """
 
     def branch(ratio):
@@ -1509,25 +1499,35 @@ def _decode_file(path, key: _Decoding, window_fn: Callable | None = None) -> tf.
     ``window_fn(height, width)`` gives (top, left, height, width) in full-size pixels.
     """
     contents = tf.io.read_file(path)
-    if key.codec == _CODEC_JPEG:
-        shape = tf.io.extract_jpeg_shape(contents)
-        if window_fn is None:
-            image = tf.io.decode_jpeg(contents, channels=3, ratio=key.ratio)
-        else:
-            window = _scaled_window(window_fn(shape[0], shape[1]), shape, key.ratio)
-            image = tf.io.decode_and_crop_jpeg(contents, window, channels=3, ratio=key.ratio)
+    if key.codec != _CODEC_JPEG:
+        return _crop_to(_decode_as(contents, key.codec), window_fn)
+    if window_fn is None:
+        image = tf.io.decode_jpeg(contents, channels=3, ratio=key.ratio)
     else:
-        if key.codec == _CODEC_PIL:
-            image = tf.numpy_function(_pil_decode, [contents], tf.uint8, stateful=False)
-        else:
-            image = tf.io.decode_image(contents, channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
-        if window_fn is not None:
-            shape = tf.shape(image)
-            top, left, height, width = window_fn(shape[0], shape[1])
-            image = image[top : top + height, left : left + width]
+        shape = tf.io.extract_jpeg_shape(contents)
+        window = _scaled_window(window_fn(shape[0], shape[1]), shape, key.ratio)
+        image = tf.io.decode_and_crop_jpeg(contents, window, channels=3, ratio=key.ratio)
     image.set_shape([None, None, 3])
     return image
+
+
+def _crop_to(image: tf.Tensor, window_fn: Callable | None) -> tf.Tensor:
+    """The window ``window_fn(height, width)`` (top, left, height, width) of an image.
+
+    None keeps the whole image.
+    """
+    if window_fn is None:
+        return image
+    shape = tf.shape(image)
+    top, left, height, width = window_fn(shape[0], shape[1])
+    return image[top : top + height, left : left + width]
+
+
+def _shorter_side_to(image: tf.Tensor, side: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The scale that brings an image's shorter side to ``side``, and the size it gives."""
+    shape = tf.shape(image)
+    scale = side / tf.cast(tf.minimum(shape[0], shape[1]), tf.float32)
+    return scale, tf.cast(tf.math.ceil(tf.cast(shape[:2], tf.float32) * scale), tf.int32)
 
 
 def _random_flip(image: tf.Tensor) -> tf.Tensor:
@@ -1540,55 +1540,23 @@ def _random_flip(image: tf.Tensor) -> tf.Tensor:
     return tf.reverse(image, tf.boolean_mask(tf.constant([1]), tf.reshape(flip, [1])))
 
 
-def _decode_at_least(contents, codec, min_size) -> tf.Tensor:
-    """Decodes, letting JPEGs shrink while decoding as long as both sides stay >= min_size."""
+def _element_image(kind, item, codec, min_size, window_fn: Callable | None = None) -> tf.Tensor:
+    """The uint8 RGB image of an encoded or decoded element, cut to ``window_fn``'s window.
+
+    An encoded JPEG decodes only that window (all of it for None), shrinking while
+    decoding as far as both of its sides stay at least ``min_size``.
+    """
+    if kind != "encoded":
+        return _crop_to(_as_rgb(item), window_fn)
 
     def jpeg():
-        shape = tf.io.extract_jpeg_shape(contents)
-        index = _jpeg_ratio_index(shape[0], shape[1], min_size[0], min_size[1])
-        return _decode_jpeg_window(contents, shape, (0, 0, shape[0], shape[1]), index)
+        shape = tf.io.extract_jpeg_shape(item)
+        whole = (0, 0, shape[0], shape[1])
+        window = whole if window_fn is None else window_fn(shape[0], shape[1])
+        index = _jpeg_ratio_index(window[2], window[3], min_size[0], min_size[1])
+        return _decode_jpeg_window(item, shape, window, index)
 
-    image = tf.cond(_is_jpeg(contents, codec), jpeg, lambda: _decode(contents, codec))
-    image.set_shape([None, None, 3])
-    return image
-
-
-def _decode_random_crop(contents, codec, size, scale, ratio) -> tf.Tensor:
-    """Random-resized-crop window, decoding only that window for JPEGs."""
-
-    def jpeg():
-        shape = tf.io.extract_jpeg_shape(contents)
-        window = _random_crop_window(shape[0], shape[1], scale, ratio)
-        index = _jpeg_ratio_index(window[2], window[3], size[0], size[1])
-        return _decode_jpeg_window(contents, shape, window, index)
-
-    def other():
-        image = _decode(contents, codec)
-        shape = tf.shape(image)
-        top, left, height, width = _random_crop_window(shape[0], shape[1], scale, ratio)
-        return image[top : top + height, left : left + width]
-
-    image = tf.cond(_is_jpeg(contents, codec), jpeg, other)
-    image.set_shape([None, None, 3])
-    return image
-
-
-def _decode_center_crop(contents, codec, size, fraction) -> tf.Tensor:
-    """Evaluation window, decoding only that window for JPEGs."""
-
-    def jpeg():
-        shape = tf.io.extract_jpeg_shape(contents)
-        window = _center_window(shape[0], shape[1], size, fraction)
-        index = _jpeg_ratio_index(window[2], window[3], size[0], size[1])
-        return _decode_jpeg_window(contents, shape, window, index)
-
-    def other():
-        image = _decode(contents, codec)
-        shape = tf.shape(image)
-        top, left, height, width = _center_window(shape[0], shape[1], size, fraction)
-        return image[top : top + height, left : left + width]
-
-    image = tf.cond(_is_jpeg(contents, codec), jpeg, other)
+    image = tf.cond(_is_jpeg(item, codec), jpeg, lambda: _crop_to(_decode(item, codec), window_fn))
     image.set_shape([None, None, 3])
     return image
 
