@@ -7,6 +7,7 @@ CMYK images and a 3x3 one. Tiny sizes keep each backend's run short.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -230,3 +231,47 @@ def test_command_line_entry_point(trained_run, image_folder):
     assert _command_lines(failed.stderr) == [
         f"keras-resnet predict: error: no model file at {missing!r}"
     ]
+
+
+def test_distribution_mistakes_are_one_line_and_exit_code_2(capsys, monkeypatch):
+    import keras
+
+    backend = keras.backend.backend()
+    _one_error_line(capsys, cli.main(["train", "--devices", "0"]), "--devices", "positive")
+    _one_error_line(capsys, cli.main(["train", "--strategy", "ring"]), "--strategy", "ring")
+    if backend == "torch":
+        _one_error_line(capsys, cli.main(["train", "--devices", "2"]), "one device")
+        _one_error_line(capsys, cli.main(["train", "--strategy", "mirrored"]), "torch backend")
+    elif backend == "jax":
+        _one_error_line(capsys, cli.main(["train", "--strategy", "mirrored"]), "TensorFlow's")
+        _one_error_line(capsys, cli.main(["train", "--strategy", "multiworker"]), "dataparallel")
+    else:
+        _one_error_line(capsys, cli.main(["train", "--strategy", "dataparallel"]), "JAX")
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+        _one_error_line(capsys, cli.main(["train", "--strategy", "multiworker"]), "TF_CONFIG")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, strategy", [("tensorflow", "mirrored"), ("jax", "dataparallel")])
+def test_train_on_two_cpu_devices_end_to_end(tmp_path, backend, strategy):
+    command = [
+        sys.executable, "-m", "keras_resnet.cli", "train", "--devices", "2",
+        "--epochs", "1", "--image-size", "8", "--batch-size", "64",
+        "--output", str(tmp_path), "--run-name", "two",
+    ]  # fmt: skip
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("TF_CONFIG", None)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"distribution: {strategy}, 2 replicas" in done.stdout
+    assert "batch: 128 images per step (64 per replica); peak learning rate 0.4" in done.stdout
+    assert "test accuracy:" in done.stdout
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert metrics["strategy"] == strategy and metrics["num_replicas"] == 2
+    assert metrics["batch_size"] == 128 and metrics["backend"] == backend
+    assert metrics["test_num_examples"] == 359  # every test digit, whatever the devices
+    model, metadata = saving.load_model(tmp_path / "two" / "model.keras")
+    assert metadata["class_names"] == [str(digit) for digit in range(10)]
+    images = np.random.default_rng(0).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
+    probabilities = model.predict(images, verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)

@@ -4,7 +4,9 @@ Every test runs on the backend of $KERAS_BACKEND, with a tiny network on 16x16 i
 """
 
 import json
+import math
 import os
+import tempfile
 import zipfile
 
 import keras
@@ -13,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 import keras_resnet as kr
-from keras_resnet import evaluation, saving, training
+from keras_resnet import distribute, evaluation, saving, training
 from keras_resnet.data import ImageData
 
 SIZE = 16
@@ -355,3 +357,145 @@ def test_training_log_reads_missing_values_as_nan(tmp_path):
     assert history["loss"] == [2.0, 1.0]  # in epoch order
     assert history["val_accuracy"][0] == 0.5 and np.isnan(history["val_accuracy"][1])
     assert training.read_training_log(tmp_path / "missing.csv") == {}
+
+
+# Distribution --------------------------------------------------------------------------
+
+
+def test_best_checkpoint_survives_a_save_that_fails_midway(tmp_path, monkeypatch):
+    model = tiny_model()
+    path = tmp_path / "best.keras"
+    checkpoint = training.BestModelCheckpoint(str(path), metadata={"class_names": CLASSES})
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"val_accuracy": 0.5})
+    assert saving.read_metadata(path)["epoch"] == 1
+
+    def dies_while_writing(filepath, *args, **kwargs):
+        with open(filepath, "wb") as file:
+            file.write(b"PK\x03\x04 half a model")
+        raise OSError("the worker died")
+
+    monkeypatch.setattr(model, "save", dies_while_writing)
+    with pytest.raises(OSError, match="died"):
+        checkpoint.on_epoch_end(1, {"val_accuracy": 0.9})
+    loaded, metadata = saving.load_model(path)
+    assert metadata["epoch"] == 1 and metadata["val_accuracy"] == 0.5
+    assert loaded.output_shape == (None, len(CLASSES))
+    assert os.listdir(tmp_path) == ["best.keras"]
+
+
+def _worker(num_replicas=1):
+    """A non-chief worker of one device: what a multi-worker run's other workers do."""
+    return distribute.Distribution("none", num_replicas=num_replicas, is_chief=False)
+
+
+def test_a_worker_writes_only_to_a_temporary_folder_it_removes(tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    seen = []
+
+    class Look(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.extend(path.name for path in scratch.iterdir())
+
+    result = training.fit(
+        tiny_model,
+        colour_data(),
+        epochs=1,
+        output=tmp_path / "out",
+        run_name="r",
+        strategy=_worker(),
+        callbacks=[Look()],
+        verbose=0,
+    )
+    assert len(seen) == 1 and seen[0].startswith("keras-resnet-worker-")
+    assert not result.is_chief
+    assert not (tmp_path / "out").exists()
+    assert list(scratch.iterdir()) == []
+    assert result.run_dir == str(tmp_path / "out" / "r")  # where the chief writes
+    assert result.metrics["epochs_run"] == 1 and "test_accuracy" not in result.metrics
+
+    class Fail(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("lost the chief")
+
+    with pytest.raises(RuntimeError, match="lost the chief"):
+        training.fit(
+            tiny_model,
+            colour_data(),
+            epochs=2,
+            output=tmp_path / "out",
+            strategy=_worker(),
+            callbacks=[Fail()],
+            verbose=0,
+        )
+    assert list(scratch.iterdir()) == [] and not (tmp_path / "out").exists()
+
+
+def test_the_global_batch_is_per_replica_batch_times_replicas(tmp_path, capsys):
+    images, labels = colour_arrays(48)
+    result = training.train(
+        (images, labels),
+        tiny_model,
+        batch_size=4,
+        epochs=1,
+        augment=None,
+        output=tmp_path,
+        run_name="r",
+        strategy=distribute.Distribution("none", num_replicas=3),
+    )
+    out = capsys.readouterr().out
+    assert "distribution: none, 3 replicas" in out
+    assert "batch: 12 images per step (4 per replica); peak learning rate 0.004688" in out
+    metrics = result.metrics
+    assert metrics["batch_size"] == 12 and metrics["per_replica_batch_size"] == 4
+    assert metrics["num_replicas"] == 3
+    assert metrics["peak_learning_rate"] == pytest.approx(0.1 * 12 / 256)
+    assert int(result.model.optimizer.iterations) == math.ceil(metrics["num_train"] / 12)
+
+
+def test_batches_must_divide_and_built_models_cannot_be_distributed():
+    with pytest.raises(ValueError, match="16 images does not divide over 3 replicas"):
+        training.fit(tiny_model, colour_data(), strategy=distribute.Distribution("none", 3))
+    with pytest.raises(ValueError, match="built model cannot train under the mirrored"):
+        training.fit(tiny_model(), colour_data(), strategy=distribute.Distribution("mirrored"))
+    with pytest.raises(ValueError, match="devices goes with a strategy name"):
+        training.fit(tiny_model, colour_data(), strategy=_worker(), devices=2)
+    with pytest.raises(ValueError, match="Unknown strategy"):
+        training.fit(tiny_model, colour_data(), strategy="ring")
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="torch trains on one device")
+def test_fit_under_a_real_one_device_strategy_writes_a_loadable_run(tmp_path):
+    strategy = "mirrored" if keras.backend.backend() == "tensorflow" else "dataparallel"
+    result = training.fit(
+        tiny_model, colour_data(), epochs=1, output=tmp_path, run_name="r", strategy=strategy,
+        devices=1, verbose=0,
+    )  # fmt: skip
+    assert result.metrics["strategy"] == strategy and result.metrics["num_replicas"] == 1
+    assert result.metrics["test_num_examples"] == 16
+    model, metadata = saving.load_model(result.model_path)
+    assert metadata["class_names"] == CLASSES
+    images, _ = colour_arrays(3)
+    np.testing.assert_allclose(
+        model.predict(images, verbose=0), result.model.predict(images, verbose=0), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "count, expected",
+    [(16, [4, 4, 4, 4]), (15, [4, 4, 4, 2]), (13, [4, 4, 4]), (None, [4, 4, 4, 2])],
+)
+def test_jax_batches_are_cut_to_divide_over_the_devices(count, expected):
+    pytest.importorskip("jax")
+    images, labels = colour_arrays(count or 15)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    distribution = distribute.Distribution("dataparallel", num_replicas=2)
+    divisible = training._divisible_batches(dataset, distribution, 4, count)
+    sizes = [int(x.shape[0]) for x, y in divisible if x.shape[0] == y.shape[0]]
+    assert sizes == expected
+    if count is not None:  # known sizes keep a known length
+        assert int(divisible.cardinality()) == len(expected)
+    plain = distribute.Distribution("mirrored", num_replicas=2)
+    assert training._divisible_batches(dataset, plain, 4, count) is dataset
