@@ -9,7 +9,9 @@
 
 On a machine without GPUs, ``use_cpu_devices(n)`` splits the CPU into ``n``
 logical devices (TensorFlow) or ``n`` XLA host devices (JAX), so multi-device
-training can be tried on a laptop. It must run before the backend touches a device.
+training can be tried on a laptop. It must run before the backend touches a device;
+``get_distribution(devices=n)`` calls it where there are no GPUs, so call that first.
+Importing Keras (and keras_resnet) touches no device.
 """
 
 from __future__ import annotations
@@ -322,6 +324,10 @@ def _jax_devices(count: int) -> list[str]:
 def initialize_multi_process(coordinator_address: str, num_processes: int, process_id: int):
     """Joins a multi-process JAX run; call it in every process before anything else.
 
+    Unless a Keras seed is set, Keras seeds every process alike here, which starts
+    JAX's devices: to split the CPU of each process, call :func:`use_cpu_devices`
+    before this.
+
     Args:
         coordinator_address: ``host:port`` of process 0.
         num_processes: processes in the run.
@@ -332,6 +338,7 @@ def initialize_multi_process(coordinator_address: str, num_processes: int, proce
 
     Example:
         >>> initialize_multi_process("10.0.0.1:1234", num_processes=2, process_id=0)
+        >>> get_distribution("dataparallel").num_replicas   # the devices of both
     """
     if keras.backend.backend() != "jax":
         raise ValueError(
