@@ -1117,27 +1117,34 @@ def _divisible_batches(
     """Batches that JAX can split evenly over the devices of a DataParallel run.
 
     TensorFlow's strategies take a last, smaller batch as it is; JAX shards every
-    batch over its devices, so that batch loses its last ``< replicas`` images (one
-    device, as :func:`fit`'s final evaluation uses, sees every image).
+    batch over its devices, so that batch loses its last ``< replicas`` images. With
+    several processes, Keras gives each an equal slice of every batch, so only whole
+    batches are kept. (The pipeline reshuffles each epoch, so other images sit out
+    each time; the final evaluation of :func:`fit`, on one device, sees every image.)
     """
     if dataset is None or distribution.name != "dataparallel":
         return dataset
     import jax
     import tensorflow as tf
 
+    batches = int(dataset.cardinality())
+    # With the size of the last batch known, the cardinality stays known too, so
+    # that progress bars count steps and Keras does not warn of running dry.
+    known = bool(num_examples) and batches == math.ceil(num_examples / batch_size)
+    if known and num_examples % batch_size == 0:
+        return dataset
     if jax.process_count() > 1:
-        # Keras hands each process an equal slice of every batch: only whole batches.
-        return dataset.unbatch().batch(batch_size, drop_remainder=True)
+        whole = dataset.unbatch().batch(batch_size, drop_remainder=True)
+        if known:
+            whole = whole.apply(tf.data.experimental.assert_cardinality(num_examples // batch_size))
+        return whole
     replicas = distribution.num_replicas
 
     def truncate(*batch):
         keep = tf.shape(batch[0])[0] // replicas * replicas
         return tuple(part[:keep] for part in batch)
 
-    batches = int(dataset.cardinality())
-    if num_examples and batches == math.ceil(num_examples / batch_size):
-        # The size of the last batch is known: keep the cardinality known too, so
-        # that progress bars count steps and Keras does not warn of running dry.
+    if known:
         last = num_examples - (batches - 1) * batch_size
         if last % replicas == 0:
             return dataset
