@@ -322,3 +322,51 @@ def test_mirrored_run_resumes_after_an_interrupt(tmp_path):
     rows = (tmp_path / "run" / "training_log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2"]
     assert not (tmp_path / "run" / "backup").exists()
+
+
+EXAMPLE = str(Path(__file__).parents[1] / "examples" / "distributed_training.py")
+SMOKE = ("--epochs", "1", "--image-size", "8")
+
+
+def _example(backend, *args, tmpdir=None):
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("TF_CONFIG", None)
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
+    return subprocess.Popen(
+        [sys.executable, EXAMPLE, *SMOKE, *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_example_trains_on_the_cpu_split_in_two(tmp_path):
+    (log,) = _finish([job := _example("tensorflow", "--devices", 2, "--output", tmp_path)])
+    assert job.returncode == 0, log[-3000:]
+    assert "mirrored on 2 replica(s), global batch 128: test accuracy" in log
+    metrics = json.loads((tmp_path / "distributed-digits" / "metrics.json").read_text())
+    assert metrics["num_replicas"] == 2 and metrics["test_num_examples"] == 359
+
+
+@pytest.mark.slow
+def test_example_trains_jax_on_two_processes_through_a_coordinator(tmp_path):
+    (port,) = _free_ports(1)
+    tmpdirs = [tmp_path / "tmp0", tmp_path / "tmp1"]
+    processes = []
+    for index, tmpdir in enumerate(tmpdirs):
+        tmpdir.mkdir()
+        coordinator = ("--coordinator", f"127.0.0.1:{port}", "--num-processes", 2)
+        args = (*coordinator, "--process-id", index, "--output", tmp_path / f"out{index}")
+        processes.append(_example("jax", *args, tmpdir=tmpdir))
+    logs = _finish(processes)
+    for process, log in zip(processes, logs, strict=True):
+        assert process.returncode == 0, log[-3000:]
+        assert "distribution: dataparallel, 2 replicas" in log
+    assert "dataparallel on 2 replica(s), global batch 128: test accuracy" in logs[0]
+    assert "worker done" in logs[1]
+    assert (tmp_path / "out0" / "distributed-digits" / "model.keras").is_file()
+    assert not (tmp_path / "out1").exists()
+    assert _worker_folders(tmpdirs[1]) == []
