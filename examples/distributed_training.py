@@ -1,7 +1,8 @@
 """Train a ResNet on several devices or hosts with keras_resnet.
 
 Run it as it is: without GPUs, ``--devices 2`` splits the CPU into two devices and
-trains ResNet20 on the embedded digits (offline, a minute or two)::
+trains ResNet20 on the embedded digits for 10 epochs (offline, about a minute on two
+CPU cores)::
 
     python examples/distributed_training.py --devices 2
     KERAS_BACKEND=jax python examples/distributed_training.py --devices 2
@@ -43,13 +44,17 @@ To resume an interrupted run, run the same command again with ``--resume``: ever
 worker continues from the chief's last finished epoch (the chief's run folder must be
 visible to all of them: one host or a shared file system).
 
-A smoke run that finishes in seconds: ``--epochs 1 --image-size 8``.
+A smoke run that finishes in seconds: ``--epochs 1 --image-size 8``, or
+``KERAS_RESNET_SMOKE=1`` (as for the notebooks).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+SMOKE = bool(os.environ.get("KERAS_RESNET_SMOKE"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,10 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--devices", type=int, help="devices per host (without GPUs: split the CPU)"
     )
-    parser.add_argument("--model", default="resnet20")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--model", help="default: ResNet20 with stochastic depth 0.1, as keras-resnet train"
+    )
+    parser.add_argument("--epochs", type=int, default=1 if SMOKE else 10)
     parser.add_argument("--batch-size", type=int, default=64, help="images per device")
-    parser.add_argument("--image-size", type=int, default=16)
+    parser.add_argument("--image-size", type=int, default=8 if SMOKE else 16)
     parser.add_argument("--output", default="saved_models")
     parser.add_argument("--run-name", default="distributed-digits")
     parser.add_argument("--resume", action="store_true")
