@@ -69,7 +69,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--lr",
         type=_positive_float,
         help="peak learning rate (default: 0.1 per 256 images for SGD, 1e-3 for AdamW, "
-        "scaled linearly with the batch size; the digits take 0.8 and 0.012)",
+        "scaled linearly with the global batch; the digits take 0.8 and 0.012)",
     )
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
     parser.add_argument("--weight-decay", type=_non_negative_float, help="decoupled weight decay")
