@@ -188,12 +188,20 @@ def _write_atomically(path: str, write) -> None:
     os.close(descriptor)
     try:
         write(temporary)
+        # mkstemp makes the file private (0600); give it the mode open() would have.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
     except BaseException:
         # BaseException too: an interrupt while saving must not leave debris behind.
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _json_default(value: Any) -> Any:
