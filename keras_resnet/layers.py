@@ -1,8 +1,9 @@
 """Residual blocks: the basic and bottleneck blocks of ResNet and their variants.
 
 Both blocks are plain ``keras.layers.Layer`` subclasses built from ``keras.layers``
-and ``keras.ops`` only, so they run unchanged on the TensorFlow, JAX and PyTorch
-backends. One block class covers every variant through its arguments:
+and ``keras.ops``, so they run unchanged on the TensorFlow, JAX and PyTorch backends;
+their batch norm (``keras_resnet.batch_norm``) takes the backend's fused kernel
+where one exists. One block class covers every variant through its arguments:
 
 * stride placement: v1.5 (on the 3x3 conv, the default) or v1 (on the first 1x1 conv);
 * ResNeXt and wide ResNets: ``groups`` and ``base_width`` of the bottleneck;
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import keras
 from keras import layers, ops
+
+from keras_resnet.batch_norm import BatchNormalization
 
 # torch's BatchNorm defaults, which the published ResNet recipes were tuned with.
 # Keras's default momentum of 0.99 makes short runs evaluate badly.
@@ -80,7 +83,7 @@ class ConvFactory:
         return [padding, conv]
 
     def batch_norm(self, name=None, zero_gamma=False):
-        return layers.BatchNormalization(
+        return BatchNormalization(
             axis=self.channel_axis,
             momentum=BN_MOMENTUM,
             epsilon=BN_EPSILON,
