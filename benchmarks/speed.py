@@ -13,8 +13,9 @@ images and labels that already sit in memory, so the input pipeline is left out;
 end-to-end images/s of ``model.fit`` on a photo folder through ``keras_resnet.data``.
 
 Each Keras case runs ``fit`` for one warm-up epoch of ``--steps`` steps (compilation
-included) and then ``--repeats`` timed epochs; the step time is the median epoch time
-over ``--steps``. torchvision runs the same number of warm-up and timed steps.
+included); then the cases take turns for ``--repeats`` rounds of one timed epoch each,
+and a step time is the median epoch time over ``--steps``. torchvision runs the same
+number of warm-up and timed steps.
 Every backend runs in its own process. The table gives each case's median step,
 images/s and ratio against keras.applications ResNet50 at the same backend and
 precision, and everything is written as JSON.
@@ -133,7 +134,7 @@ def _keras_cases(args: argparse.Namespace) -> list[dict]:
     # uint8 pixels, as photo pipelines deliver them: a quarter of float32's host traffic.
     images = rng.integers(0, 256, (batch * args.steps, size, size, 3), dtype="uint8")
     labels = rng.integers(0, NUM_CLASSES, batch * args.steps)
-    results = []
+    cases = []
     for precision in _precisions(args, on_gpu):
         for spec in args.models.split(","):
             case = {
@@ -145,14 +146,35 @@ def _keras_cases(args: argparse.Namespace) -> list[dict]:
             }
             print(f"{case}", file=sys.stderr, flush=True)
             try:
-                case.update(_time_keras(spec, precision, images, labels, args))
+                model = _compiled_keras_model(spec, precision, args)
+                case["warmup_epoch_s"] = _fit_epoch(model, images, labels, args)
+                if args.inference:
+                    model.predict(images, batch_size=batch, verbose=0)  # compiles
             except Exception as error:  # one case failing must not lose the others
                 case["error"] = f"{type(error).__name__}: {error}"[:300]
-            print(json.dumps(case), file=sys.stderr, flush=True)
-            results.append(case)
-            keras.config.set_dtype_policy("float32")
-            keras.utils.clear_session(free_memory=True)
-    return results
+                model = None
+            finally:
+                keras.config.set_dtype_policy("float32")
+            cases.append((case, model))
+
+    # The cases take turns, round after round, so that the slow spells of a shared
+    # machine hit them alike rather than whichever case ran during one.
+    timed = [(case, model) for case, model in cases if model is not None]
+    for _ in range(args.repeats):
+        for case, model in timed:
+            case.setdefault("train_epochs_s", []).append(_fit_epoch(model, images, labels, args))
+            if args.inference:
+                case.setdefault("predict_epochs_s", []).append(_predict_epoch(model, images, args))
+    for case, model in timed:
+        for kind in ("train", "predict"):
+            if f"{kind}_epochs_s" in case:
+                step = statistics.median(case[f"{kind}_epochs_s"]) / args.steps
+                case[f"{kind}_step_s"] = step
+                case[f"{kind}_images_per_s"] = batch / step
+        if args.fit_data and case["implementation"] == "keras_resnet":
+            case.update(_time_fit_with_data(model, args))
+        print(json.dumps(case), file=sys.stderr, flush=True)
+    return [case for case, _ in cases]
 
 
 def _keras_on_gpu() -> bool:
@@ -205,7 +227,7 @@ class _EpochTimer:
         return Timer()
 
 
-def _time_keras(spec, precision, images, labels, args) -> dict:
+def _compiled_keras_model(spec, precision, args):
     import keras
 
     keras.config.set_dtype_policy(precision)
@@ -216,31 +238,22 @@ def _time_keras(spec, precision, images, labels, args) -> dict:
         loss="sparse_categorical_crossentropy",
         jit_compile=jit,
     )
+    return model
+
+
+def _fit_epoch(model, images, labels, args) -> float:
+    """Seconds of one epoch of ``--steps`` training steps."""
     timer = _EpochTimer()
-    fit_kwargs = dict(batch_size=args.batch_size, shuffle=False, verbose=0, callbacks=[timer])
-    model.fit(images, labels, epochs=1 + args.repeats, **fit_kwargs)
-    step = statistics.median(timer.seconds[1:]) / args.steps
-    result = {
-        "train_step_s": step,
-        "train_images_per_s": args.batch_size / step,
-        "warmup_epoch_s": timer.seconds[0],
-    }
-    if args.inference:
-        result.update(_time_predict(model, images, args))
-    if args.fit_data and spec.startswith("keras_resnet"):
-        result.update(_time_fit_with_data(model, args))
-    return result
+    model.fit(
+        images, labels, batch_size=args.batch_size, shuffle=False, verbose=0, callbacks=[timer]
+    )
+    return timer.seconds[0]
 
 
-def _time_predict(model, images, args) -> dict:
-    model.predict(images, batch_size=args.batch_size, verbose=0)  # compiles
-    seconds = []
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        model.predict(images, batch_size=args.batch_size, verbose=0)
-        seconds.append(time.perf_counter() - started)
-    step = statistics.median(seconds) / args.steps
-    return {"predict_step_s": step, "predict_images_per_s": args.batch_size / step}
+def _predict_epoch(model, images, args) -> float:
+    started = time.perf_counter()
+    model.predict(images, batch_size=args.batch_size, verbose=0)
+    return time.perf_counter() - started
 
 
 def _time_fit_with_data(model, args) -> dict:

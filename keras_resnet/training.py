@@ -566,7 +566,7 @@ def fit(
     if seed is not None:
         keras.utils.set_random_seed(seed)
     replicas = distribution.num_replicas
-    batch_size = _batch_size(data)
+    batch_size = batch_size_of(data)
     if batch_size % replicas:
         raise ValueError(
             f"The batch of {batch_size} images does not divide over {replicas} replicas: "
@@ -1211,7 +1211,8 @@ def _callbacks(
     return callbacks
 
 
-def _batch_size(data) -> int:
+def batch_size_of(data) -> int:
+    """Images per step of an ``ImageData``: its ``batch_size``, else its first batch's."""
     batch_size = getattr(data, "batch_size", None)
     if batch_size:
         return int(batch_size)

@@ -1151,16 +1151,6 @@ def _best(values, choose) -> float:
     return choose(finite) if finite else math.nan
 
 
-def _batch_size(image_data) -> int:
-    """Images per step of given data: from its spec, else from its first batch."""
-    static = image_data.train.element_spec[0].shape[0]
-    if static is not None:
-        return int(static)
-    for images, _ in image_data.train.take(1):
-        return int(images.shape[0])
-    raise ValueError("The training data holds no examples.")
-
-
 def _is_distributed_worker() -> bool:
     from keras_tuner.src.distribute import utils
 
@@ -1206,7 +1196,7 @@ def _make_oracle(name: str, hypermodel: HyperResNet, max_trials: int, epochs: in
 def _load(data, image_size, batch_size, validation_split, seed, augment):
     """The ``ImageData``, a JSON-friendly name of its source, and its batch size."""
     if hasattr(data, "train") and hasattr(data, "class_names"):
-        return data, None, batch_size or _batch_size(data)
+        return data, None, batch_size or training.batch_size_of(data)
     from keras_resnet import data as data_lib
 
     is_digits = data is None or (isinstance(data, str) and data.lower() == "digits")
