@@ -19,6 +19,7 @@ import keras
 from keras import layers, ops
 
 from keras_resnet.batch_norm import BatchNormalization
+from keras_resnet.conv import Conv2D
 
 # torch's BatchNorm defaults, which the published ResNet recipes were tuned with.
 # Keras's default momentum of 0.99 makes short runs evaluate badly.
@@ -63,7 +64,7 @@ class ConvFactory:
         """
         pad = kernel_size // 2
         strided = strides > 1 and pad > 0
-        conv = layers.Conv2D(
+        conv = Conv2D(
             filters,
             kernel_size,
             strides=strides,
