@@ -599,17 +599,20 @@ def fit(
             policy=policy,
             batch_size=batch_size,
             epochs=epochs,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            base_learning_rate=base_learning_rate,
-            warmup_epochs=warmup_epochs,
-            weight_decay=weight_decay,
-            label_smoothing=label_smoothing,
-            jit_compile=jit_compile,
+            # The recipe, as compile_model takes it.
+            recipe=dict(
+                optimizer=optimizer,
+                learning_rate=learning_rate,
+                base_learning_rate=base_learning_rate,
+                warmup_epochs=warmup_epochs,
+                weight_decay=weight_decay,
+                label_smoothing=label_smoothing,
+                top_k=top_k,
+                jit_compile=jit_compile,
+            ),
             run_name=run_name,
             resume=resume,
             early_stopping=early_stopping,
-            top_k=top_k,
             callbacks=callbacks,
             metadata=metadata,
             verbose=verbose,
@@ -657,17 +660,10 @@ def _fit_in_run_dir(
     policy: str,
     batch_size: int,
     epochs: int,
-    optimizer: str,
-    learning_rate: float | None,
-    base_learning_rate: float | None,
-    warmup_epochs: float | None,
-    weight_decay: float | None,
-    label_smoothing: float,
-    jit_compile: bool | str,
+    recipe: dict[str, Any],
     run_name: str,
     resume: bool,
     early_stopping: int | None,
-    top_k: int,
     callbacks: Sequence[keras.callbacks.Callback],
     metadata: dict | None,
     verbose: int | str,
@@ -682,8 +678,9 @@ def _fit_in_run_dir(
 
     replicas = distribution.num_replicas
     steps_per_epoch = _steps_per_epoch(data, batch_size)
-    peak_learning_rate = learning_rate or scaled_learning_rate(
-        batch_size, optimizer, base_learning_rate
+    optimizer, top_k = recipe["optimizer"], recipe["top_k"]
+    peak_learning_rate = recipe["learning_rate"] or scaled_learning_rate(
+        batch_size, optimizer, recipe["base_learning_rate"]
     )
     if verbose != 0:
         print(distribution.describe())
@@ -697,15 +694,8 @@ def _fit_in_run_dir(
             epochs=epochs,
             steps_per_epoch=steps_per_epoch,
             batch_size=batch_size,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            base_learning_rate=base_learning_rate,
-            warmup_epochs=warmup_epochs,
-            weight_decay=weight_decay,
-            label_smoothing=label_smoothing,
-            top_k=top_k,
-            jit_compile=jit_compile,
             soft_labels=data.train.element_spec[1].dtype.is_floating,
+            **recipe,
         )
     if distribution.name == "multiworker":
         distribute._patch_multiworker_build(model, distribution.strategy)
