@@ -118,16 +118,18 @@ def test_sync_batchnorm_is_tensorflow_only_or_marks_every_bn():
     assert len(norms) == 19 and all(layer.synchronized for layer in norms)
 
 
-def _start(backend, *args, tf_config=None, tmpdir=None):
-    """Starts the job in a fresh process; TF_CONFIG only when given."""
+def _start(backend, *args, tf_config=None, tmpdir=None, script=None, smoke=False):
+    """Starts ``script`` (the test job) in a fresh process; TF_CONFIG only when given."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("TF_CONFIG", None)
+    if smoke:
+        env["KERAS_RESNET_SMOKE"] = "1"
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
     return subprocess.Popen(
-        [sys.executable, JOB, *map(str, args)],
+        [sys.executable, script or JOB, *map(str, args)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -329,18 +331,7 @@ EXAMPLE = str(Path(__file__).parents[1] / "examples" / "distributed_training.py"
 
 def _example(backend, *args, tmpdir=None):
     """The example in its smoke size: one epoch at 8x8."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env["KERAS_RESNET_SMOKE"] = "1"
-    env.pop("TF_CONFIG", None)
-    if tmpdir is not None:
-        env["TMPDIR"] = str(tmpdir)
-    return subprocess.Popen(
-        [sys.executable, EXAMPLE, *map(str, args)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return _start(backend, *args, tmpdir=tmpdir, script=EXAMPLE, smoke=True)
 
 
 @pytest.mark.slow
