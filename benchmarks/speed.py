@@ -81,6 +81,13 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--no-torchvision", dest="torchvision", action="store_false")
     parser.add_argument("--fit-data", help="a photo folder: also time fit with its pipeline")
     parser.add_argument("--jit-compile", default="auto", help="auto, true or false")
+    parser.add_argument(
+        "--matmul-1x1",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="keras_resnet's 1x1 convolutions as matrix products: auto (JAX CPU only), "
+        "on or off everywhere",
+    )
     parser.add_argument("--output", default="speed.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -128,6 +135,11 @@ def _keras_cases(args: argparse.Namespace) -> list[dict]:
     import keras
     import numpy as np
 
+    if args.matmul_1x1 != "auto":
+        import keras_resnet.conv
+
+        keras_resnet.conv._on_jax_cpu = lambda: args.matmul_1x1 == "on"
+
     on_gpu = _keras_on_gpu()
     rng = np.random.default_rng(0)
     size, batch = args.image_size, args.batch_size
@@ -143,6 +155,7 @@ def _keras_cases(args: argparse.Namespace) -> list[dict]:
                 "model": spec.split(":")[1],
                 "precision": precision,
                 "device": "gpu" if on_gpu else "cpu",
+                "matmul_1x1": args.matmul_1x1,
             }
             print(f"{case}", file=sys.stderr, flush=True)
             try:

@@ -4,7 +4,8 @@ XLA's CPU convolutions are slow next to oneDNN's: one 1x1 convolution forward an
 backward (16x56x56x256 to 64) takes 197 ms on JAX against 39 ms on TensorFlow, and
 ResNet-50 has 36 of them. The same arithmetic as a matrix product takes 66 ms on JAX,
 and a ResNet-50 training step gets 1.17x faster (benchmarks/RESULTS.md). Elsewhere
-(TensorFlow, torch, JAX on GPUs) the backend's own convolution is kept.
+(TensorFlow, torch, JAX on GPUs) the backend's own convolution is kept: on an H200 the
+matmul form made a JAX ResNet-50 step 1.4% (bfloat16) to 5% (float32) slower.
 """
 
 from __future__ import annotations
