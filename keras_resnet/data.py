@@ -187,7 +187,10 @@ def load_data(
         batch_size: Examples per batch.
         validation_split: Fraction of training examples held out for validation
             when the source has no validation split; 0 disables validation.
-        seed: Seed of the splits and of the shuffling order.
+        seed: Seed of the splits, of the shuffling order and of the augmentation
+            (stateless draws, new every epoch): the same seed gives the same
+            batches. TensorFlow pairs it with its global seed, so within one process
+            call ``keras.utils.set_random_seed`` first (``training.train`` does).
         augment: ``"basic"``, ``"shift"``, ``"randaugment"`` or None.
         cache: None caches decoded images in memory when they fit in a quarter of
             the machine's memory; True always caches in memory; False never
@@ -966,9 +969,18 @@ class _Recipe:
     def train_stage(self) -> str:
         return {None: "eval", "shift": "shift"}.get(self.augment, "crop")
 
-    def random_window(self, height, width):
-        """A random-resized-crop window (top, left, height, width) of an image this size."""
-        return _random_crop_window(height, width, self.crop_scale, CROP_ASPECT_RATIO)
+    def random_window(self, seed):
+        """A function (height, width) -> random-resized-crop window (top, left, height, width)."""
+
+        def window(height, width):
+            return _random_crop_window(height, width, self.crop_scale, CROP_ASPECT_RATIO, seed)
+
+        return window
+
+    def stream_seed(self, stream: str, group: int = 0) -> int:
+        """The seed of one stream of augmentation draws, apart from the shuffle's seed."""
+        index = ("elements", "randaugment", "batches").index(stream)
+        return self.seed * 1_000_003 + 7919 * (1 + index) + group
 
     def center_window(self, height, width):
         """The evaluation window (top, left, height, width) of an image this size."""
@@ -991,19 +1003,16 @@ class _Recipe:
         if kind == "files":
             ds = self.file_elements(split, self.train_stage, shuffle=True)
             if self.randaugment:
-                ds = ds.map(_randaugment, num_parallel_calls=AUTOTUNE, deterministic=False)
+                ds = _map_seeded(ds, _randaugment, self.stream_seed("randaugment"))
         else:
             if cache_to is None:
                 ds = split.elements(shuffle=True, seed=self.seed)
-            transform = self.eval_fn(kind) if self.augment is None else self.train_fn(kind)
-            if self.randaugment:
-                transform = _then_randaugment(transform)
-            ds = ds.map(transform, num_parallel_calls=AUTOTUNE, deterministic=False)
+            ds = _map_seeded(ds, self.train_fn(kind), self.stream_seed("elements"))
         if kind != "pixels":
             ds = _exactly(ds, split.size)
         ds = ds.batch(self.batch_size)
         if self.soft_labels:
-            ds = ds.map(self.mix_batch, num_parallel_calls=AUTOTUNE, deterministic=False)
+            ds = _map_seeded(ds, self.mix_batch, self.stream_seed("batches"))
         return ds.prefetch(AUTOTUNE)
 
     def evaluate(self, split: _Split, cache_to: str | None) -> tf.data.Dataset:
@@ -1082,23 +1091,31 @@ class _Recipe:
             )
             if shuffle:
                 ds = ds.shuffle(len(members), seed=self.seed, reshuffle_each_iteration=True)
-            ds = ds.map(
-                self.file_fn(stage, key), num_parallel_calls=AUTOTUNE, deterministic=not shuffle
-            )
+            if stage in RANDOM_STAGES:
+                ds = _map_seeded(ds, self.file_fn(stage, key), self.stream_seed("elements", index))
+            else:
+                ds = ds.map(self.file_fn(stage, key), num_parallel_calls=AUTOTUNE)
             groups.append(ds)
             weights.append(len(members) / len(keys))
         if len(groups) == 1:
             return groups[0]
         if shuffle:
             return tf.data.Dataset.sample_from_datasets(
-                groups, weights, seed=self.seed, stop_on_empty_dataset=False
+                groups,
+                weights,
+                seed=self.seed,
+                stop_on_empty_dataset=False,
+                rerandomize_each_iteration=True,
             )
         return tf.data.Dataset.choose_from_datasets(
             groups, tf.data.Dataset.from_tensor_slices(group_of), stop_on_empty_dataset=False
         )
 
     def file_fn(self, stage: str, key: _Decoding) -> Callable:
-        """The map function of one group of files, for one stage."""
+        """The map function of one group of files, for one stage.
+
+        Those of RANDOM_STAGES take a stateless seed after the label.
+        """
         size, side = self.image_size, self.cache_side
 
         def cache(path, label):
@@ -1112,13 +1129,14 @@ class _Recipe:
             image = _decode_file(path, key, self.center_window)
             return _resize(image, size, antialias=key.antialias), label
 
-        def crop(path, label):
-            image = _decode_file(path, key, self.random_window)
-            return _random_flip(_resize(image, size, antialias=key.antialias)), label
+        def crop(path, label, seed):
+            window_seed, flip_seed = _split_seed(seed, 2)
+            image = _decode_file(path, key, self.random_window(window_seed))
+            return _random_flip(_resize(image, size, antialias=key.antialias), flip_seed), label
 
-        def shift(path, label):
+        def shift(path, label, seed):
             image = tf.cast(_decode_file(path, key), tf.float32)
-            return _random_shift_zoom(image, size), label
+            return _random_shift_zoom(image, size, seed), label
 
         return {"cache": cache, "eval": evaluate, "crop": crop, "shift": shift}[stage]
 
@@ -1147,21 +1165,31 @@ class _Recipe:
         return prepare
 
     def train_fn(self, kind: str) -> Callable:
-        """To (augmented float32 image, label)."""
+        """To (augmented float32 image, label), with a stateless seed after the label."""
         size = self.image_size
-        if self.augment == "shift":
+        center = self.eval_fn(kind)
 
-            def shift(item, codec, label):
-                image = _decode(item, codec) if kind == "encoded" else _as_rgb(item)
-                return _random_shift_zoom(tf.cast(image, tf.float32), size), label
+        def plain(item, codec, label, seed):
+            return center(item, codec, label)
 
-            return shift
+        def shift(item, codec, label, seed):
+            image = _decode(item, codec) if kind == "encoded" else _as_rgb(item)
+            return _random_shift_zoom(tf.cast(image, tf.float32), size, seed), label
 
-        def crop_flip(item, codec, label):
-            image = _element_image(kind, item, codec, size, self.random_window)
-            return _random_flip(_resize(image, size)), label
+        def crop_flip(item, codec, label, seed):
+            window_seed, flip_seed = _split_seed(seed, 2)
+            image = _element_image(kind, item, codec, size, self.random_window(window_seed))
+            return _random_flip(_resize(image, size), flip_seed), label
 
-        return crop_flip
+        transform = {None: plain, "shift": shift}.get(self.augment, crop_flip)
+        if not self.randaugment:
+            return transform
+
+        def augmented(item, codec, label, seed):
+            transform_seed, randaugment_seed = _split_seed(seed, 2)
+            return _randaugment(*transform(item, codec, label, transform_seed), randaugment_seed)
+
+        return augmented
 
     def eval_fn(self, kind: str) -> Callable:
         """To (float32 image, label): resize and center crop."""
@@ -1173,13 +1201,14 @@ class _Recipe:
 
         return center
 
-    def mix_batch(self, images, labels):
+    def mix_batch(self, images, labels, seed):
         """Mixup or cutmix with the reversed batch; labels become one-hot soft labels."""
         one_hot = tf.one_hot(labels, self.num_classes)
+        choice_seed, mixup_seed, cutmix_seed, top_seed, left_seed = _split_seed(seed, 5)
         modes = [mode for mode, alpha in (("mixup", self.mixup), ("cutmix", self.cutmix)) if alpha]
 
         def mixup():
-            weight = _beta(self.mixup)
+            weight = _beta(self.mixup, mixup_seed)
             return (
                 weight * images + (1 - weight) * tf.reverse(images, [0]),
                 weight * one_hot + (1 - weight) * tf.reverse(one_hot, [0]),
@@ -1188,16 +1217,16 @@ class _Recipe:
         def cutmix():
             shape = tf.shape(images)
             height, width = shape[1], shape[2]
-            cut = tf.sqrt(1.0 - _beta(self.cutmix))
+            cut = tf.sqrt(1.0 - _beta(self.cutmix, cutmix_seed))
 
-            def span(extent):
+            def span(extent, span_seed):
                 # A box side of cut * extent at a random centre, clipped at the edges.
                 half = tf.cast(tf.cast(extent, tf.float32) * cut, tf.int32) // 2
-                center = tf.random.uniform([], 0, extent, tf.int32)
+                center = tf.random.stateless_uniform([], span_seed, 0, extent, tf.int32)
                 return tf.maximum(center - half, 0), tf.minimum(center + half, extent)
 
-            top, bottom = span(height)
-            left, right = span(width)
+            top, bottom = span(height, top_seed)
+            left, right = span(width, left_seed)
             rows = tf.range(height)[:, None]
             cols = tf.range(width)[None, :]
             inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
@@ -1212,7 +1241,7 @@ class _Recipe:
             )
 
         if len(modes) == 2:
-            return tf.cond(tf.random.uniform([]) < 0.5, mixup, cutmix)
+            return tf.cond(tf.random.stateless_uniform([], choice_seed) < 0.5, mixup, cutmix)
         return mixup() if modes == ["mixup"] else cutmix()
 
 
@@ -1224,27 +1253,21 @@ RANDAUGMENT_MAGNITUDE = 9 / 30
 _FILL = 128.0
 
 
-def _then_randaugment(transform: Callable) -> Callable:
-    def augmented(item, codec, label):
-        return _randaugment(*transform(item, codec, label))
-
-    return augmented
-
-
-def _randaugment(image: tf.Tensor, label: tf.Tensor):
-    for _ in range(RANDAUGMENT_OPS):
-        image = _randaugment_op(image, RANDAUGMENT_MAGNITUDE)
+def _randaugment(image: tf.Tensor, label: tf.Tensor, seed: tf.Tensor):
+    for op_seed in _split_seed(seed, RANDAUGMENT_OPS):
+        image = _randaugment_op(image, RANDAUGMENT_MAGNITUDE, op_seed)
     return image, label
 
 
-def _randaugment_op(image: tf.Tensor, magnitude: float) -> tf.Tensor:
+def _randaugment_op(image: tf.Tensor, magnitude: float, seed: tf.Tensor) -> tf.Tensor:
     """One random RandAugment operation on a float32 [0, 255] image.
 
     Strengths at full magnitude follow timm: 30 degrees of rotation, 0.3 of shear,
     45% of translation, a factor 1 +- 0.9 for colour, contrast, brightness and
     sharpness, solarizing everything and posterizing to 4 bits; each sign is random.
     """
-    sign = tf.where(tf.random.uniform([]) < 0.5, -1.0, 1.0)
+    sign_seed, choice_seed = _split_seed(seed, 2)
+    sign = tf.where(tf.random.stateless_uniform([], sign_seed) < 0.5, -1.0, 1.0)
     signed = sign * magnitude
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     grey = tf.image.rgb_to_grayscale(image)
@@ -1318,7 +1341,7 @@ def _randaugment_op(image: tf.Tensor, magnitude: float) -> tf.Tensor:
         brightness,
         sharpness,
     ]
-    choice = tf.random.uniform([], 0, len(operations), tf.int32)
+    choice = tf.random.stateless_uniform([], choice_seed, 0, len(operations), tf.int32)
     result = tf.switch_case(choice, operations)
     result.set_shape(image.shape)
     return result
@@ -1351,10 +1374,36 @@ def _exactly(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:
     return ds.ignore_errors(log_warning=True).repeat().take(count)
 
 
-def _beta(alpha: float) -> tf.Tensor:
-    first = tf.random.gamma([], alpha)
-    second = tf.random.gamma([], alpha)
+def _beta(alpha: float, seed: tf.Tensor) -> tf.Tensor:
+    first_seed, second_seed = _split_seed(seed, 2)
+    first = tf.random.stateless_gamma([], first_seed, alpha)
+    second = tf.random.stateless_gamma([], second_seed, alpha)
     return first / (first + second)
+
+
+# Augmentation draws come from stateless random ops, with a seed per element (or per
+# batch, for mixup and cutmix) that travels with it. TF's stateful random ops share
+# one generator between a parallel map's threads, so which element got which draw
+# changed from run to run; with a seed per element the same ``seed`` gives the same
+# augmented batches, while every epoch still draws afresh.
+RANDOM_STAGES = ("crop", "shift")
+
+
+def _map_seeded(ds: tf.data.Dataset, fn: Callable, seed: int) -> tf.data.Dataset:
+    """``ds.map(fn)`` in parallel, with a [2] int64 stateless seed after each element's parts.
+
+    The seeds are new every epoch and the same for the same ``seed``; the map keeps
+    its order, so batches hold the same elements from run to run.
+    """
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip((ds, seeds)).map(
+        lambda element, element_seed: fn(*element, element_seed), num_parallel_calls=AUTOTUNE
+    )
+
+
+def _split_seed(seed: tf.Tensor, count: int) -> list[tf.Tensor]:
+    """``count`` independent stateless seeds from one."""
+    return tf.unstack(tf.random.experimental.stateless_split(seed, count))
 
 
 def _resize(image: tf.Tensor, size, antialias: bool = False) -> tf.Tensor:
@@ -1530,13 +1579,13 @@ def _shorter_side_to(image: tf.Tensor, side: int) -> tuple[tf.Tensor, tf.Tensor]
     return scale, tf.cast(tf.math.ceil(tf.cast(shape[:2], tf.float32) * scale), tf.int32)
 
 
-def _random_flip(image: tf.Tensor) -> tf.Tensor:
+def _random_flip(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Horizontal flip half the time, without tf.image's tf.cond.
 
     The reversed axes are a list of length 0 or 1; tf.where on the whole image
     would cost four times as much.
     """
-    flip = tf.random.uniform([]) < 0.5
+    flip = tf.random.stateless_uniform([], seed) < 0.5
     return tf.reverse(image, tf.boolean_mask(tf.constant([1]), tf.reshape(flip, [1])))
 
 
@@ -1570,11 +1619,15 @@ def _center_window(height, width, size, fraction):
     return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
 
 
-def _random_crop_window(height, width, scale, ratio):
+def _random_crop_window(height, width, scale, ratio, seed):
     """torchvision's RandomResizedCrop window: ten tries at once, then a center fallback."""
+    area_seed, ratio_seed, top_seed, left_seed = _split_seed(seed, 4)
     height_f, width_f = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-    area = height_f * width_f * tf.random.uniform([_CROP_ATTEMPTS], scale[0], scale[1])
-    log_ratio = tf.random.uniform([_CROP_ATTEMPTS], math.log(ratio[0]), math.log(ratio[1]))
+    area = tf.random.stateless_uniform([_CROP_ATTEMPTS], area_seed, scale[0], scale[1])
+    area = height_f * width_f * area
+    log_ratio = tf.random.stateless_uniform(
+        [_CROP_ATTEMPTS], ratio_seed, math.log(ratio[0]), math.log(ratio[1])
+    )
     aspect = tf.exp(log_ratio)
     crop_w = tf.cast(tf.round(tf.sqrt(area * aspect)), tf.int32)
     crop_h = tf.cast(tf.round(tf.sqrt(area / aspect)), tf.int32)
@@ -1592,12 +1645,12 @@ def _random_crop_window(height, width, scale, ratio):
     found = tf.reduce_any(fits)
     crop_h = tf.clip_by_value(tf.where(found, crop_h[first], fallback_h), 1, height)
     crop_w = tf.clip_by_value(tf.where(found, crop_w[first], fallback_w), 1, width)
-    top = tf.random.uniform([], 0, height - crop_h + 1, tf.int32)
-    left = tf.random.uniform([], 0, width - crop_w + 1, tf.int32)
+    top = tf.random.stateless_uniform([], top_seed, 0, height - crop_h + 1, tf.int32)
+    left = tf.random.stateless_uniform([], left_seed, 0, width - crop_w + 1, tf.int32)
     return top, left, crop_h, crop_w
 
 
-def _random_shift_zoom(image, size, max_shift=0.1, zoom=(0.9, 1.1)) -> tf.Tensor:
+def _random_shift_zoom(image, size, seed, max_shift=0.1, zoom=(0.9, 1.1)) -> tf.Tensor:
     """Random translation and zoom, filling uncovered borders with black.
 
     The box is placed so that with no shift and no zoom the output equals a plain
@@ -1605,9 +1658,11 @@ def _random_shift_zoom(image, size, max_shift=0.1, zoom=(0.9, 1.1)) -> tf.Tensor
     """
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     out = tf.constant(size, tf.float32)
-    factor = tf.random.uniform([], zoom[0], zoom[1])
+    zoom_seed, shift_seed = _split_seed(seed, 2)
+    factor = tf.random.stateless_uniform([], zoom_seed, zoom[0], zoom[1])
     span = shape / factor
-    start = (shape - span) / 2 + tf.random.uniform([2], -max_shift, max_shift) * shape
+    shift = tf.random.stateless_uniform([2], shift_seed, -max_shift, max_shift)
+    start = (shape - span) / 2 + shift * shape
     # crop_and_resize samples y1 * (h - 1) + i * (y2 - y1) * (h - 1) / (H - 1); match it to
     # resize's half-pixel rule start + (i + 0.5) * span / H - 0.5.
     last = tf.maximum(shape - 1, 1.0)

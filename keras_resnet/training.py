@@ -895,6 +895,10 @@ def train(
 
     # Before the data touches a device: splitting the CPU must come first.
     distribution = resolve_distribution(strategy, devices)
+    if seed is not None:
+        # TensorFlow pairs the data's shuffle and augmentation seeds with its global
+        # seed: set it first, so that a run repeats exactly even within one process.
+        keras.utils.set_random_seed(seed)
 
     is_digits = data is None or (isinstance(data, str) and data.lower() == "digits")
     defaults = DIGITS_DEFAULTS if is_digits else PHOTO_DEFAULTS

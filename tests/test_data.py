@@ -223,6 +223,37 @@ def test_randaugment_mixup_and_cutmix_give_soft_labels():
     assert set(np.unique(validation_labels)) <= {0.0, 1.0}
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"cache": True},
+        {"cache": False},
+        {"cache": False, "augment": "shift"},
+        {"augment": "randaugment", "mixup": 0.4, "cutmix": 1.0},
+    ],
+    ids=["cached", "files", "shift", "randaugment-mix"],
+)
+def test_augmentation_is_the_same_for_the_same_seed(tmp_path, options):
+    # Files of two sizes, so uncached files go through two decoding groups.
+    for index in range(24):
+        height, width = (20, 30) if index % 2 else (40, 36)
+        save(
+            Image.fromarray(pixels(height, width, seed=index)),
+            tmp_path / "ab"[index % 2] / f"{index}.png",
+        )
+
+    def two_epochs(seed):
+        data = load_data(tmp_path, image_size=SIZE, batch_size=8, seed=seed, **options)
+        return [np.concatenate([x.ravel() for x, _ in batches(data.train)]) for _ in range(2)]
+
+    first, second = two_epochs(seed=3)
+    again = two_epochs(seed=3)
+    np.testing.assert_array_equal(first, again[0])
+    np.testing.assert_array_equal(second, again[1])
+    assert not np.array_equal(first, second)  # every epoch draws afresh
+    assert not np.array_equal(first, two_epochs(seed=4)[0])
+
+
 # tfds -------------------------------------------------------------------------------
 
 

@@ -344,6 +344,26 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
     assert len(again.history["loss"]) == 1
 
 
+def test_the_same_seed_trains_the_same_model(tmp_path):
+    # Augmented arrays through keras_resnet.data: shuffling, crops and flips all
+    # come from the seed, and so do the initial weights.
+    from keras_resnet.data import load_data
+
+    def run(seed, name):
+        keras.utils.set_random_seed(seed)  # TensorFlow pairs the data's seeds with it
+        data = load_data(colour_arrays(), batch_size=8, seed=seed, validation_split=0.25)
+        result = training.fit(
+            tiny_model, data, epochs=2, seed=seed, output=tmp_path, run_name=name, verbose=0
+        )
+        return result.history["loss"], result.model.get_weights()[0]
+
+    losses, kernel = run(seed=5, name="a")
+    again_losses, again_kernel = run(seed=5, name="b")
+    assert losses == again_losses
+    np.testing.assert_array_equal(kernel, again_kernel)
+    assert run(seed=6, name="c")[0] != losses
+
+
 def test_fit_rejects_a_model_with_the_wrong_number_of_classes():
     with pytest.raises(ValueError, match="num_classes=3"):
         training.fit(tiny_model(num_classes=5), colour_data(), epochs=1)
