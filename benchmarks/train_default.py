@@ -9,8 +9,8 @@ machine it explains slow runs.
 
 Usage (from the repository root):
 
-    python benchmarks/train_default.py [--backends tensorflow jax torch] [--repeats 1]
-        [--output results.json] [-- extra train arguments]
+    python benchmarks/train_default.py [--backends tensorflow jax torch] [--seeds 0 1 2]
+        [--repeats 1] [--output results.json] [-- extra train arguments]
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def run_once(backend: str, extra: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", nargs="+", default=["tensorflow"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="one run each")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--output", help="also write the rows as JSON here")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: train arguments")
@@ -66,23 +67,23 @@ def main() -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(f"target: test accuracy >= {TARGET_ACCURACY:.0%} within {TARGET_SECONDS:.0f} s wall")
-    columns = ("backend", "wall s", "train s", "test acc", "errors", "load")
-    header = "{:<11} {:>7} {:>8} {:>9} {:>7} {:>5}".format(*columns)
+    columns = ("backend", "seed", "wall s", "train s", "test acc", "errors", "load")
+    header = "{:<11} {:>4} {:>7} {:>8} {:>9} {:>7} {:>5}".format(*columns)
     print(header)
     print("-" * len(header))
     rows = []
-    for _ in range(args.repeats):
-        for backend in args.backends:
-            row = run_once(backend, extra)
-            met = row["test_accuracy"] >= TARGET_ACCURACY and row["wall_seconds"] <= TARGET_SECONDS
-            row["target_met"] = met
-            rows.append(row)
-            print(
-                f"{backend:<11} {row['wall_seconds']:>7.1f} {row['train_seconds']:>8.1f} "
-                f"{row['test_accuracy']:>9.2%} {row['test_errors']:>3}/{row['test_images']:<3} "
-                f"{row['load_average_at_start']:>5.1f}  {'ok' if met else 'MISSED'}",
-                flush=True,
-            )
+    runs = [(s, b) for _ in range(args.repeats) for s in args.seeds for b in args.backends]
+    for seed, backend in runs:
+        row = {"seed": seed, **run_once(backend, extra + ["--seed", str(seed)])}
+        met = row["test_accuracy"] >= TARGET_ACCURACY and row["wall_seconds"] <= TARGET_SECONDS
+        row["target_met"] = met
+        rows.append(row)
+        print(
+            f"{backend:<11} {seed:>4} {row['wall_seconds']:>7.1f} {row['train_seconds']:>8.1f} "
+            f"{row['test_accuracy']:>9.2%} {row['test_errors']:>3}/{row['test_images']:<3} "
+            f"{row['load_average_at_start']:>5.1f}  {'ok' if met else 'MISSED'}",
+            flush=True,
+        )
     if args.output:
         with open(args.output, "w") as file:
             json.dump(rows, file, indent=2)

@@ -456,6 +456,26 @@ def test_a_worker_writes_only_to_a_temporary_folder_it_removes(tmp_path, monkeyp
     assert list(scratch.iterdir()) == [] and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("validation_split, num_train", [(None, 1438), (0.2, 1151)])
+def test_digits_train_on_every_training_image_unless_asked(tmp_path, validation_split, num_train):
+    # The digits have a test split; holding out validation images is opt-in.
+    result = training.train(
+        None,
+        tiny_model,
+        image_size=8,
+        epochs=1,
+        validation_split=validation_split,
+        output=tmp_path,
+        verbose=0,
+    )
+    assert result.metrics["num_train"] == num_train
+    assert result.metrics["evaluated_on"] == "test"
+    validated = validation_split is not None
+    assert np.isfinite(result.history["val_loss"]).all() == validated
+    assert ("best_val_accuracy" in result.metrics) == validated
+    assert (result.best_model_path is not None) == validated
+
+
 def test_the_global_batch_is_per_replica_batch_times_replicas(tmp_path, capsys):
     images, labels = colour_arrays(48)
     result = training.train(
