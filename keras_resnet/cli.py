@@ -68,8 +68,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lr",
         type=_positive_float,
-        help="peak learning rate (default: 0.1 per 256 images for SGD, 1e-3 for AdamW, "
-        "scaled linearly with the global batch; the digits take 0.8 and 0.012)",
+        help="peak learning rate (default: per 256 images, SGD 0.4 for photos and 0.8 "
+        "for the digits, AdamW 1e-3 and 0.012, scaled linearly with the global batch; "
+        "ImageNet-scale runs want SGD 0.1 per 256)",
     )
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
     parser.add_argument("--weight-decay", type=_non_negative_float, help="decoupled weight decay")

@@ -95,8 +95,19 @@ DIGITS_DEFAULTS = dict(
     base_learning_rates={"sgd": 0.8, "adamw": 0.012},
     model_kwargs={"drop_path_rate": 0.1},
 )
+# Photos: a folder of a few hundred to a few thousand, trained from scratch, wants a
+# higher rate than ImageNet's 0.1 per 256. ResNet18 at 128 px on 300 flower photos
+# (5 classes, 75 for validation), 30 epochs at batch 32, seed 0, tensorflow: 0.1 per 256
+# ended at 54.7% validation accuracy, 0.4 at 60.0%, 0.8 at 62.7%. 0.4 takes most of
+# the gain and stays within what large global batches tolerate under the scaling rule;
+# ImageNet-scale runs want 0.1 (``--lr`` or ``base_learning_rate``).
 PHOTO_DEFAULTS = dict(
-    model="ResNet18", image_size=None, epochs=30, batch_size=32, validation_split=0.2
+    model="ResNet18",
+    image_size=None,
+    epochs=30,
+    batch_size=32,
+    validation_split=0.2,
+    base_learning_rates={"sgd": 0.4},
 )
 
 
@@ -856,8 +867,8 @@ def train(
     With no arguments it trains ResNet20 (stochastic depth 0.1) on the embedded
     digits at 16x16 for 30 epochs, batch 64, peak learning rate 0.2, on every
     training image (``DIGITS_DEFAULTS``), offline: over 99% test accuracy in about a
-    minute on a two-core CPU. Other data defaults to ResNet18 for 30 epochs with 20%
-    held out for validation (``PHOTO_DEFAULTS``).
+    minute on a two-core CPU. Other data defaults to ResNet18 for 30 epochs, SGD at
+    0.4 per 256 images, with 20% held out for validation (``PHOTO_DEFAULTS``).
 
     On several devices each replica takes ``batch_size`` images of every step: the
     global batch is ``batch_size`` times the replicas, and the learning rate scales

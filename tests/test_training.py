@@ -491,11 +491,11 @@ def test_the_global_batch_is_per_replica_batch_times_replicas(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "distribution: none, 3 replicas" in out
-    assert "batch: 12 images per step (4 per replica); peak learning rate 0.004688" in out
+    assert "batch: 12 images per step (4 per replica); peak learning rate 0.01875" in out
     metrics = result.metrics
     assert metrics["batch_size"] == 12 and metrics["per_replica_batch_size"] == 4
     assert metrics["num_replicas"] == 3
-    assert metrics["peak_learning_rate"] == pytest.approx(0.1 * 12 / 256)
+    assert metrics["peak_learning_rate"] == pytest.approx(0.4 * 12 / 256)  # the photo rate
     assert int(result.model.optimizer.iterations) == math.ceil(metrics["num_train"] / 12)
 
 
