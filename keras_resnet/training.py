@@ -1026,7 +1026,8 @@ def plot_training_curves(history: dict[str, list[float]], path: str | os.PathLik
     for axis, (metric, title) in zip(axes, panels, strict=True):
         for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
             values = history.get(key)
-            if values:
+            # A run without validation logs its val_ columns as NaN: nothing to draw.
+            if values and any(math.isfinite(value) for value in values):
                 axis.plot(range(1, len(values) + 1), values, marker="o", label=label)
         axis.set_title(title)
         axis.set_xlabel("epoch")

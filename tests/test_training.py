@@ -364,6 +364,18 @@ def test_the_same_seed_trains_the_same_model(tmp_path):
     assert run(seed=6, name="c")[0] != losses
 
 
+def test_curves_leave_out_a_validation_that_never_ran(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(saving, "save_figure", lambda figure, path: figures.append(figure))
+    nan = float("nan")
+    history = {"loss": [2.0, 1.0], "accuracy": [0.5, 0.9]}
+    training.plot_training_curves({**history, "val_loss": [nan, nan]}, tmp_path / "a.png")
+    training.plot_training_curves({**history, "val_loss": [nan, 1.5]}, tmp_path / "b.png")
+    without, with_validation = (figure.axes[0].get_legend_handles_labels()[1] for figure in figures)
+    assert without == ["train"]
+    assert with_validation == ["train", "validation"]
+
+
 def test_fit_rejects_a_model_with_the_wrong_number_of_classes():
     with pytest.raises(ValueError, match="num_classes=3"):
         training.fit(tiny_model(num_classes=5), colour_data(), epochs=1)
