@@ -85,6 +85,10 @@ class ImageData:
         num_validation: Number of validation examples (0 without validation).
         num_test: Number of test examples (0 without test).
         skipped_files: ``(path, reason)`` for every file that was not readable.
+        train_unaugmented: The training images as evaluation transforms them, in a
+            shuffled order, batched with int32 labels; ``fit`` recomputes batch-norm
+            statistics from them after training (:mod:`keras_resnet.precise_bn`).
+            None for pipelines that were passed in ready-made.
 
     Example:
         >>> data = load_data("digits", image_size=32)
@@ -101,6 +105,7 @@ class ImageData:
     num_validation: int
     num_test: int
     skipped_files: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    train_unaugmented: tf.data.Dataset | None = None
 
     @property
     def num_classes(self) -> int:
@@ -932,6 +937,7 @@ def _build(class_names, splits, recipe, cache, skipped=None) -> ImageData:
         num_validation=splits["validation"].size if "validation" in splits else 0,
         num_test=splits["test"].size if "test" in splits else 0,
         skipped_files=list(skipped or []),
+        train_unaugmented=recipe.unaugmented(splits["train"]),
     )
 
 
@@ -1016,14 +1022,7 @@ class _Recipe:
         return ds.prefetch(AUTOTUNE)
 
     def evaluate(self, split: _Split, cache_to: str | None) -> tf.data.Dataset:
-        if split.kind == "files":
-            ds = self.file_elements(split, "eval", shuffle=False)
-        else:
-            ds = split.elements(shuffle=False, seed=self.seed)
-            ds = ds.map(self.eval_fn(split.kind), num_parallel_calls=AUTOTUNE)
-        if split.kind != "pixels":
-            ds = _exactly(ds, split.size)
-        ds = ds.batch(self.batch_size)
+        ds = self.evaluation_elements(split, shuffle=False).batch(self.batch_size)
         if cache_to is not None:
             # The evaluation transform is deterministic: keep its output, as uint8
             # (a rounding of at most half a grey level) to take a quarter of the memory.
@@ -1032,6 +1031,21 @@ class _Recipe:
         if self.soft_labels:
             ds = ds.map(lambda images, labels: (images, tf.one_hot(labels, self.num_classes)))
         return ds.prefetch(AUTOTUNE)
+
+    def unaugmented(self, split: _Split) -> tf.data.Dataset:
+        """Batches of a (training) split under the evaluation transform, shuffled, with
+        integer labels: what batch-norm statistics are recomputed from after training."""
+        ds = self.evaluation_elements(split, shuffle=True).batch(self.batch_size)
+        return ds.prefetch(AUTOTUNE)
+
+    def evaluation_elements(self, split: _Split, shuffle: bool) -> tf.data.Dataset:
+        """Unbatched ``(image, label)`` of a split under the evaluation transform."""
+        if split.kind == "files":
+            ds = self.file_elements(split, "eval", shuffle=shuffle)
+        else:
+            ds = split.elements(shuffle=shuffle, seed=self.seed)
+            ds = ds.map(self.eval_fn(split.kind), num_parallel_calls=AUTOTUNE)
+        return ds if split.kind == "pixels" else _exactly(ds, split.size)
 
     # Files: every file's format and size are known from the check, so files are
     # grouped by their decoding settings (JPEG DCT downscale, antialiasing) and each

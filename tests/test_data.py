@@ -282,6 +282,28 @@ def test_tfds_data_set_that_is_not_there_says_how_to_get_it(tmp_path):
 # Arrays and datasets ----------------------------------------------------------------
 
 
+def test_train_unaugmented_holds_every_training_image_untouched_and_shuffled():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 8, 8, 3)).astype("float32")
+    labels = np.arange(40) % 4
+    data = load_data((images, labels), batch_size=8, validation_split=0.25, seed=3)
+
+    def epoch():
+        pairs = [(x.numpy(), y.numpy()) for x, y in data.train_unaugmented]
+        return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs])
+
+    first, first_labels = epoch()
+    second, _ = epoch()
+    assert first.shape == (data.num_train, 8, 8, 3) and first_labels.dtype == np.int32
+    originals = {image.tobytes(): label for image, label in zip(images, labels)}
+    # Each is an input image exactly (no crop, flip or shift), with its own label, once.
+    assert len({image.tobytes() for image in first}) == data.num_train
+    for image, label in zip(first, first_labels):
+        assert originals[image.tobytes()] == label
+    # Shuffled, so that a capped pass still sees every class.
+    assert not np.array_equal(first, second)
+
+
 def test_arrays_are_split_and_greyscale_becomes_rgb():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (40, 12, 12, 1), dtype=np.uint8)
