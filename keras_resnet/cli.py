@@ -85,6 +85,18 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="training augmentation (default: basic; the digits get shifts, never flips)",
     )
     parser.add_argument(
+        "--mixup",
+        type=_non_negative_float,
+        metavar="ALPHA",
+        help="mixup alpha, 0 for none (default: 0.2 for the digits, 0 otherwise)",
+    )
+    parser.add_argument(
+        "--no-precise-bn",
+        action="store_true",
+        help="keep the batch-norm statistics that training averaged, instead of "
+        "recomputing them from un-augmented training images after training",
+    )
+    parser.add_argument(
         "--validation-split",
         type=_non_negative_float,
         help="fraction held out for validation when the data has no val/ split "
@@ -141,6 +153,8 @@ def run_train(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             validation_split=args.validation_split,
             augment=None if args.augment == "none" else args.augment,
+            mixup=args.mixup,
+            recompute_batch_norm=not args.no_precise_bn,
             seed=args.seed,
             run_name=args.run_name,
             optimizer=args.optimizer,

@@ -488,6 +488,70 @@ def test_digits_train_on_every_training_image_unless_asked(tmp_path, validation_
     assert (result.best_model_path is not None) == validated
 
 
+def test_digits_default_to_mixup_and_an_explicit_alpha_wins(tmp_path, monkeypatch):
+    from keras_resnet import data as data_lib
+
+    asked = []
+    real_load_data = data_lib.load_data
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["mixup"])
+        return real_load_data(*args, **kwargs)
+
+    monkeypatch.setattr(data_lib, "load_data", spy)
+    for mixup in (None, 0.0):
+        result = training.train(
+            None, tiny_model, image_size=8, epochs=1, mixup=mixup, output=tmp_path, verbose=0
+        )
+        assert result.metrics["test_accuracy"] >= 0
+    images, labels = colour_arrays(24)
+    training.train((images, labels), tiny_model, epochs=1, output=tmp_path, verbose=0)
+    assert asked == [training.DIGITS_DEFAULTS["mixup"], 0.0, 0.0]
+    assert training.DIGITS_DEFAULTS["mixup"] > 0
+
+
+def _moving_statistics(model):
+    return [
+        keras.ops.convert_to_numpy(variable)
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for variable in (layer.moving_mean, layer.moving_variance)
+    ]
+
+
+@pytest.mark.parametrize("recompute", [True, False])
+def test_fit_recomputes_batch_norm_statistics_from_unaugmented_training_images(
+    tmp_path, recompute
+):
+    from keras_resnet.data import load_data
+    from keras_resnet.precise_bn import recompute_statistics
+
+    images, labels = colour_arrays(48)
+    data = load_data((images, labels), batch_size=8, validation_split=0.25)
+    result = training.fit(
+        tiny_model,
+        data,
+        epochs=1,
+        output=tmp_path,
+        run_name=str(recompute),
+        recompute_batch_norm=recompute,
+        verbose=0,
+    )
+    assert result.metrics["batch_norm_statistics_images"] == (data.num_train if recompute else 0)
+    saved, _ = saving.load_model(result.model_path, compile=False)
+    # The stem's batch norm sees the first convolution's output, which no batch
+    # statistic touches: recomputing it once more from the same images (in another
+    # order) gives the same values only if the saved model already holds them, not
+    # the moving averages of training.
+    mean, variance = _moving_statistics(saved)[:2]
+    recompute_statistics(saved, data.train_unaugmented)
+    again = _moving_statistics(saved)[:2]
+    same = np.allclose(mean, again[0], rtol=1e-4, atol=1e-4) and np.allclose(
+        variance, again[1], rtol=1e-4, atol=1e-4
+    )
+    assert same == recompute
+
+
 def test_the_global_batch_is_per_replica_batch_times_replicas(tmp_path, capsys):
     images, labels = colour_arrays(48)
     result = training.train(
