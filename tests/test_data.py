@@ -295,10 +295,10 @@ def test_train_unaugmented_holds_every_training_image_untouched_and_shuffled():
     first, first_labels = epoch()
     second, _ = epoch()
     assert first.shape == (data.num_train, 8, 8, 3) and first_labels.dtype == np.int32
-    originals = {image.tobytes(): label for image, label in zip(images, labels)}
+    originals = {image.tobytes(): label for image, label in zip(images, labels, strict=True)}
     # Each is an input image exactly (no crop, flip or shift), with its own label, once.
     assert len({image.tobytes() for image in first}) == data.num_train
-    for image, label in zip(first, first_labels):
+    for image, label in zip(first, first_labels, strict=True):
         assert originals[image.tobytes()] == label
     # Shuffled, so that a capped pass still sees every class.
     assert not np.array_equal(first, second)

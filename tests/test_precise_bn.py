@@ -66,7 +66,7 @@ def test_statistics_are_those_of_all_images_with_noise_off(noise_layer, bn):
     # the variance would come out about twice as large.
     np.testing.assert_allclose(to_numpy(norm.moving_mean), mean, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(to_numpy(norm.moving_variance), variance, rtol=1e-4)
-    for before, after in zip(weights_before, model.trainable_weights):
+    for before, after in zip(weights_before, model.trainable_weights, strict=True):
         np.testing.assert_array_equal(before, to_numpy(after))
     assert norm.momentum == 0.9
     assert layer.rate == 0.5

@@ -520,9 +520,7 @@ def _moving_statistics(model):
 
 
 @pytest.mark.parametrize("recompute", [True, False])
-def test_fit_recomputes_batch_norm_statistics_from_unaugmented_training_images(
-    tmp_path, recompute
-):
+def test_fit_recomputes_batch_norm_statistics_from_unaugmented_training_images(tmp_path, recompute):
     from keras_resnet.data import load_data
     from keras_resnet.precise_bn import recompute_statistics
 
