@@ -88,17 +88,15 @@ def recompute_statistics(model: keras.Model, dataset, max_images: int = DEFAULT_
                 break
     except BaseException:
         # An interrupted pass leaves the model as it was, not with one batch's statistics.
-        seen = 0
+        for layer, statistics in zip(norms, saved["statistics"], strict=True):
+            _assign(layer, *statistics)
         raise
     finally:
         for layer, momentum in zip(norms, saved["momentum"], strict=True):
             layer.momentum = momentum
         for layer, rate in zip(noisy, saved["rate"], strict=True):
             layer.rate = rate
-        if seen == 0:
-            for layer, statistics in zip(norms, saved["statistics"], strict=True):
-                _assign(layer, *statistics)
-    if seen == 0:
+    if seen == 0:  # no batch ran: the statistics were never touched
         return 0
     for layer, (total_mean, total_square) in zip(norms, sums, strict=True):
         mean = total_mean / seen
