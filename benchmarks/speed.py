@@ -24,6 +24,11 @@ Usage (from the repository root):
 
     python benchmarks/speed.py --backends tensorflow,jax,torch --batch-size 16
     python benchmarks/speed.py --backends jax --batch-size 256 --precisions mixed_bfloat16
+    python benchmarks/speed.py --backends tensorflow --models keras_resnet:resnet50 \
+        --precisions mixed_bfloat16 --batch-size 8,16,32,64
+
+With several batch sizes every case is timed at each, and the report ends with each
+ResNet-50's best setting and the ratio of keras_resnet's best to torchvision's best.
 """
 
 from __future__ import annotations
@@ -53,11 +58,14 @@ def main() -> None:
         return
 
     results = []
-    for backend in args.backends.split(","):
-        results += _run_worker(backend, args)
-    if args.torchvision:
-        results += _run_worker("torchvision", args)
+    for batch_size in args.batch_sizes:
+        args.batch_size = batch_size
+        for backend in args.backends.split(","):
+            results += _run_worker(backend, args)
+        if args.torchvision:
+            results += _run_worker("torchvision", args)
     print(_table(results))
+    print(_best_against_best(results))
     report = {"machine": _machine(), "settings": vars(args), "results": results}
     Path(args.output).write_text(json.dumps(report, indent=2))
     print(f"written: {args.output}")
@@ -73,7 +81,11 @@ def _parse_args() -> argparse.Namespace:
         help="comma-separated float32, mixed_bfloat16, mixed_float16; auto: "
         "float32 and mixed_bfloat16, plus mixed_float16 on a GPU",
     )
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--batch-size",
+        default="16",
+        help="images per step; a comma-separated list times every case at each",
+    )
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=5, help="steps per timed epoch")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per case")
@@ -90,7 +102,10 @@ def _parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--output", default="speed.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.batch_sizes = [int(size) for size in args.batch_size.split(",")]
+    args.batch_size = args.batch_sizes[0]
+    return args
 
 
 def _run_worker(name: str, args: argparse.Namespace) -> list[dict]:
@@ -108,7 +123,7 @@ def _run_worker(name: str, args: argparse.Namespace) -> list[dict]:
 
 
 def _forwarded(args: argparse.Namespace) -> list[str]:
-    skip = {"worker", "backends", "output", "torchvision"}
+    skip = {"worker", "backends", "output", "torchvision", "batch_sizes"}
     forwarded = []
     for key, value in vars(args).items():
         if key in skip or value is None or value is False:
@@ -155,6 +170,7 @@ def _keras_cases(args: argparse.Namespace) -> list[dict]:
                 "model": spec.split(":")[1],
                 "precision": precision,
                 "device": "gpu" if on_gpu else "cpu",
+                "batch_size": batch,
                 "matmul_1x1": args.matmul_1x1,
             }
             print(f"{case}", file=sys.stderr, flush=True)
@@ -308,6 +324,7 @@ def _torchvision_cases(args: argparse.Namespace) -> list[dict]:
             "model": "resnet50",
             "precision": precision,
             "device": "gpu" if device == "cuda" else "cpu",
+            "batch_size": args.batch_size,
         }
         print(f"{case}", file=sys.stderr, flush=True)
         model = torchvision.models.resnet50(num_classes=NUM_CLASSES)
@@ -379,31 +396,52 @@ def _time_torch_steps(step, device, args, kind: str) -> dict:
 def _table(results: list[dict]) -> str:
     """Markdown: step, images/s, and the ratio against keras.applications ResNet50."""
     baseline = {
-        (r["backend"], r["precision"]): r["train_step_s"]
+        (r["backend"], r["precision"], r["batch_size"]): r["train_step_s"]
         for r in results
         if r.get("implementation") == "applications" and "train_step_s" in r
     }
     rows = [
-        "| implementation | model | backend | precision | train step | images/s "
+        "| implementation | model | backend | precision | batch | train step | images/s "
         "| vs keras.applications | predict images/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if "train_step_s" not in r:
             rows.append(
                 f"| {r.get('implementation', '?')} | {r.get('model', '?')} "
-                f"| {r['backend']} | {r.get('precision', '?')} | {r['error']} |||"
+                f"| {r['backend']} | {r.get('precision', '?')} | {r.get('batch_size', '?')} "
+                f"| {r['error']} ||||"
             )
             continue
-        reference = baseline.get((r["backend"], r["precision"]))
+        reference = baseline.get((r["backend"], r["precision"], r["batch_size"]))
         ratio = f"{reference / r['train_step_s']:.2f}x" if reference and "50" in r["model"] else ""
         predict = f"{r['predict_images_per_s']:.0f}" if "predict_images_per_s" in r else ""
         rows.append(
             f"| {r['implementation']} | {r['model']} | {r['backend']} | {r['precision']} "
-            f"| {r['train_step_s'] * 1000:.0f} ms | {r['train_images_per_s']:.1f} "
-            f"| {ratio} | {predict} |"
+            f"| {r['batch_size']} | {r['train_step_s'] * 1000:.0f} ms "
+            f"| {r['train_images_per_s']:.1f} | {ratio} | {predict} |"
         )
     return "\n".join(rows)
+
+
+def _best_against_best(results: list[dict]) -> str:
+    """Each ResNet-50's fastest training setting (backend, precision, batch size)."""
+    best = {}
+    for r in results:
+        if r.get("model") == "resnet50" and "train_images_per_s" in r:
+            name = r["implementation"]
+            if name not in best or r["train_images_per_s"] > best[name]["train_images_per_s"]:
+                best[name] = r
+    lines = [
+        f"best {name} resnet50: {r['train_images_per_s']:.2f} images/s "
+        f"({r['backend']}, {r['precision']}, batch {r['batch_size']})"
+        for name, r in best.items()
+    ]
+    for other in ("torchvision", "applications"):
+        if "keras_resnet" in best and other in best:
+            ratio = best["keras_resnet"]["train_images_per_s"] / best[other]["train_images_per_s"]
+            lines.append(f"keras_resnet's best against {other}'s best: {ratio:.2f}x")
+    return "\n".join(lines)
 
 
 def _machine() -> dict:
