@@ -83,7 +83,9 @@ def _parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--batch-size",
-        default="16",
+        dest="batch_sizes",
+        type=_batch_sizes,
+        default=[16],
         help="images per step; a comma-separated list times every case at each",
     )
     parser.add_argument("--image-size", type=int, default=224)
@@ -103,9 +105,20 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--output", default="speed.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.batch_sizes = [int(size) for size in args.batch_size.split(",")]
     args.batch_size = args.batch_sizes[0]
     return args
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(size) for size in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a batch size: give positive whole numbers, e.g. 16 or 8,16,32"
+        )
+    return sizes
 
 
 def _run_worker(name: str, args: argparse.Namespace) -> list[dict]:
