@@ -1,0 +1,79 @@
+"""The machine a benchmark ran on: CPU model and the flags that decide its speed, GPUs.
+
+Machines of the same kind come with AVX-512 and bfloat16 on one day and AVX2 only on
+another, so every figure records which it was measured on.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+
+# The instruction sets that change which kernels oneDNN, XLA and torch pick.
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+PACKAGES = ("keras", "tensorflow", "jax", "torch")
+
+
+def cpu_model_and_flags() -> tuple[str, list[str]]:
+    """The CPU's model name and its flags, as lscpu and /proc/cpuinfo report them."""
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = value.split()
+                if model and flags:
+                    break
+    except OSError:
+        pass
+    return model, flags
+
+
+def gpu_names() -> list[str]:
+    """Names of the NVIDIA GPUs that nvidia-smi lists; empty without any."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return [name.strip() for name in out.splitlines() if name.strip()]
+
+
+def describe_machine() -> dict:
+    """A JSON-ready record of the machine: CPU model, speed flags, cores, GPUs, versions.
+
+    Example:
+        >>> describe_machine()["cpu_flags"]
+        ['avx2', 'fma']
+    """
+    model, flags = cpu_model_and_flags()
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "cpu_model": model,
+        "cpu_flags": [flag for flag in SPEED_FLAGS if flag in flags],
+        "cpu_count": os.cpu_count(),
+        "gpus": gpu_names(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def one_line(machine: dict) -> str:
+    """``"AMD EPYC, 2 cores, avx2 fma"``: the machine in a line of a report."""
+    where = ", ".join(machine["gpus"]) or f"{machine['cpu_model']}, {machine['cpu_count']} cores"
+    return f"{where} ({' '.join(machine['cpu_flags']) or 'no AVX2'})"
