@@ -1,9 +1,10 @@
 """Uses of private Keras, KerasTuner and TensorFlow internals, each in one place.
 
 Each entry names the upstream behaviour it works around (and the upstream issue where
-there is one); tests/test_tuning.py holds a test per KerasTuner entry that fails loudly
-when the internal moves. Nothing here patches anything at import: an override applies
-to the classes that mix it in, a context manager only inside its ``with`` block.
+there is one) and has a test that fails loudly when the internal moves (the KerasTuner
+section's are in tests/test_tuning.py). Nothing here patches anything at import: an
+override applies to the classes that mix it in, a context manager only inside its
+``with`` block.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ class FilteredRandomDraws:
     and override :meth:`filter_random_draws`.
 
     Example:
-        >>> class Even(FilteredRandomDraws, keras_tuner.oracles.RandomSearchOracle):
+        >>> class EvenOnly(FilteredRandomDraws, keras_tuner.oracles.RandomSearchOracle):
         ...     def filter_random_draws(self, draw):
         ...         values = draw()
-        ...         return values if values is None or values["n"] % 2 == 0 else None
+        ...         while values is not None and values["n"] % 2:
+        ...             values = draw()
+        ...         return values
     """
 
     def filter_random_draws(self, draw: Callable[[], dict | None]) -> dict | None:
@@ -96,6 +99,9 @@ def is_distributed_worker() -> bool:
     from keras_tuner.src.distribute import utils
 
     return utils.has_chief_oracle() and not utils.is_chief_oracle()
+
+
+# The Keras state that counting a trial's cost touches.
 
 
 @contextlib.contextmanager

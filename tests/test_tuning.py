@@ -166,6 +166,32 @@ def test_height_and_width_must_be_known():
         tuning.HyperResNet(10, (None, None, 3))
 
 
+def test_the_decisions_shared_with_models_and_training(tmp_path, monkeypatch):
+    from keras_resnet import models, training
+    from keras_resnet.tuning import defaults
+
+    assert defaults.effective_stem(None, "v1.5") == "imagenet"
+    assert defaults.effective_stem(None, "d") == "deep"
+    assert defaults.effective_stem("cifar", "d") == "cifar"
+    assert defaults.base_widths("cifar", 3) == models.CIFAR_WIDTHS
+    assert defaults.base_widths("deep", 5) == (*models.IMAGENET_WIDTHS, 1024)
+    assert defaults.default_stem((32, 48)) == "cifar"
+    assert defaults.default_stem((64, 64)) is None
+    assert defaults.data_defaults(None) is defaults.data_defaults("Digits")
+    assert defaults.data_defaults(None) is training.DIGITS_DEFAULTS
+    assert defaults.data_defaults("photos") is training.PHOTO_DEFAULTS
+    (tmp_path / "flowers").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert defaults.data_label(None) == "digits"
+    assert defaults.data_label("tfds:cifar10/3.0.2") == "cifar10-3.0.2"
+    assert defaults.data_label(Path("flowers")) == "flowers"
+    assert defaults.data_label(tiny_arrays(10)) == "data"
+    assert defaults.data_source(None) == "digits"
+    assert defaults.data_source("flowers") == str(tmp_path / "flowers")
+    assert defaults.data_source("tfds:cifar10") == "tfds:cifar10"
+    assert defaults.data_source(tiny_arrays(10)) is None
+
+
 # ----------------------------------------------------------------------------------------
 # Sampling width and depth
 

@@ -13,8 +13,9 @@ from typing import Any
 from keras_resnet import models, training
 
 # Images below this size get the CIFAR stem from tune() unless a stem is given: an
-# ImageNet stem would shrink them 4x before the first stage. (data.SMALL_IMAGE_SIZE is
-# another decision, the crop of small images.)
+# ImageNet stem would shrink them 4x before the first stage. No other module takes this
+# decision (data.SMALL_IMAGE_SIZE, despite the name, picks the crop of small images);
+# a small-image preset of the training configuration would be its home.
 SMALL_IMAGE_SIZE = 64
 
 # Same decision as training.PHOTO_DEFAULTS["validation_split"] and data.load_data's
