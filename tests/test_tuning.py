@@ -7,6 +7,8 @@ search does, not what it finds. Several searches and the multi-process run are s
 from __future__ import annotations
 
 import csv
+import importlib.util
+import inspect
 import json
 import os
 import re
@@ -21,8 +23,9 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from keras_resnet import saving, tuning
+from keras_resnet import compat, saving, tuning
 from keras_resnet.layers import BasicBlock, Bottleneck
+from keras_resnet.tuning import oracles, search
 
 BACKEND = keras.backend.backend()
 TIMEOUT = 300
@@ -54,7 +57,7 @@ def sample(hypermodel, seed):
     """Random values for every hyperparameter of the space, as an oracle draws them."""
     space = keras_tuner.HyperParameters()
     hypermodel.architecture(space)
-    hypermodel.recipe(space)
+    hypermodel.compile_arguments(space)
     hp = keras_tuner.HyperParameters()
     for index, parameter in enumerate(space.space):
         hp.values[parameter.name] = parameter.random_sample(seed * 100 + index)
@@ -109,17 +112,17 @@ def test_unsearched_choices_register_nothing_and_take_the_library_defaults():
     )
     hp = keras_tuner.HyperParameters()
     config = hypermodel.architecture(hp)
-    recipe = hypermodel.recipe(hp)
+    compile_arguments = hypermodel.compile_arguments(hp)
     # stem is fixed, so it is the one registered value; the rest are not searched.
     assert [parameter.name for parameter in hp.space] == ["stem"]
     assert config["stage_depths"] == (tuning.DEFAULT_DEPTH,) * 3
     assert config["stage_widths"] == (16, 32, 64)
     assert config["block_type"] == "bottleneck"
     assert config["variant"] == "v1.5"
-    assert recipe == {}
+    assert compile_arguments == {}
 
 
-def test_the_recipe_choices_reach_the_compiled_model():
+def test_the_training_choices_reach_the_compiled_model():
     hypermodel = tuning.HyperResNet(
         4,
         (16, 16, 3),
@@ -161,6 +164,32 @@ def test_impossible_spaces_fail_at_construction(kwargs, message):
 def test_height_and_width_must_be_known():
     with pytest.raises(ValueError, match="known height and width"):
         tuning.HyperResNet(10, (None, None, 3))
+
+
+def test_the_decisions_shared_with_models_and_training(tmp_path, monkeypatch):
+    from keras_resnet import models, training
+    from keras_resnet.tuning import defaults
+
+    assert defaults.effective_stem(None, "v1.5") == "imagenet"
+    assert defaults.effective_stem(None, "d") == "deep"
+    assert defaults.effective_stem("cifar", "d") == "cifar"
+    assert defaults.base_widths("cifar", 3) == models.CIFAR_WIDTHS
+    assert defaults.base_widths("deep", 5) == (*models.IMAGENET_WIDTHS, 1024)
+    assert defaults.default_stem((32, 48)) == "cifar"
+    assert defaults.default_stem((64, 64)) is None
+    assert defaults.data_defaults(None) is defaults.data_defaults("Digits")
+    assert defaults.data_defaults(None) is training.DIGITS_DEFAULTS
+    assert defaults.data_defaults("photos") is training.PHOTO_DEFAULTS
+    (tmp_path / "flowers").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert defaults.data_label(None) == "digits"
+    assert defaults.data_label("tfds:cifar10/3.0.2") == "cifar10-3.0.2"
+    assert defaults.data_label(Path("flowers")) == "flowers"
+    assert defaults.data_label(tiny_arrays(10)) == "data"
+    assert defaults.data_source(None) == "digits"
+    assert defaults.data_source("flowers") == str(tmp_path / "flowers")
+    assert defaults.data_source("tfds:cifar10") == "tfds:cifar10"
+    assert defaults.data_source(tiny_arrays(10)) is None
 
 
 # ----------------------------------------------------------------------------------------
@@ -259,9 +288,9 @@ def test_keras_tuners_own_oracle_marks_the_trial_rejected(tmp_path, tiny_data, m
         max_trials=1,
         max_consecutive_failed_trials=2,
     )
-    search = tuning._Search(oracle, hypermodel, directory=str(tmp_path), project_name="p")
-    search.search(tiny_data.train, validation_data=tiny_data.validation, epochs=1, verbose=0)
-    [row] = tuning.trial_rows(search, hypermodel)
+    tuner = search.SearchTuner(oracle, hypermodel, directory=str(tmp_path), project_name="p")
+    tuner.search(tiny_data.train, validation_data=tiny_data.validation, epochs=1, verbose=0)
+    [row] = tuning.trial_rows(tuner, hypermodel)
     assert row["status"] == "rejected"
     assert row["flops"] > 1e5 and "max_flops=100,000" in row["note"]
     assert row["val_accuracy"] is None
@@ -272,7 +301,7 @@ def test_the_oracle_resamples_instead_of_handing_out_over_budget_trials(tmp_path
     hypermodel = tuning.HyperResNet(10, (16, 16, 3), stem="cifar")
     costs = sorted(hypermodel.measure(sample(hypermodel, seed))[1] for seed in range(20))
     hypermodel.max_flops = costs[len(costs) // 3]
-    oracle = tuning._RandomSearchOracle(
+    oracle = oracles.BudgetedRandomSearchOracle(
         objective=keras_tuner.Objective("val_accuracy", "max"),
         max_trials=8,
         seed=1,
@@ -510,6 +539,108 @@ def test_a_chief_and_two_workers_run_every_trial_exactly_once(tmp_path):
     rows = read_csv(Path(tmp_path) / "distributed" / tuning.TRIALS_FILE)
     assert [row["status"] for row in rows] == ["completed"] * 4
     assert (Path(tmp_path) / "distributed" / tuning.BEST_MODEL_FILE).exists()
+
+
+# ----------------------------------------------------------------------------------------
+# The KerasTuner and Keras internals that keras_resnet.compat uses: each test fails
+# when the internal moves, so that the workaround is revisited rather than lost.
+
+
+@pytest.mark.parametrize(
+    "oracle_class, kwargs",
+    [
+        (keras_tuner.oracles.RandomSearchOracle, dict(max_trials=2)),
+        (keras_tuner.oracles.HyperbandOracle, dict(max_epochs=3)),
+        (keras_tuner.oracles.BayesianOptimizationOracle, dict(max_trials=2)),
+    ],
+)
+def test_every_oracle_draws_new_configurations_through_random_values(oracle_class, kwargs):
+    assert list(inspect.signature(keras_tuner.Oracle._random_values).parameters) == ["self"]
+    draws = []
+
+    class Recording(compat.FilteredRandomDraws, oracle_class):
+        def filter_random_draws(self, draw):
+            draws.append(draw())
+            return draws[-1]
+
+    oracle = Recording(objective=keras_tuner.Objective("val_accuracy", "max"), seed=1, **kwargs)
+    space = keras_tuner.HyperParameters()
+    space.Int("n", 1, 1000)
+    oracle.update_space(space)
+    response = oracle.populate_space("0")
+    assert response["status"] == "RUNNING"
+    assert len(draws) == 1 and response["values"]["n"] == draws[0]["n"]
+
+
+def test_keras_tuner_configures_tensorboard_where_optional_tensorboard_steps_in(monkeypatch):
+    method = keras_tuner.Tuner._configure_tensorboard_dir
+    assert list(inspect.signature(method).parameters) == ["self", "callbacks", "trial", "execution"]
+    assert "self._configure_tensorboard_dir(" in inspect.getsource(keras_tuner.Tuner.run_trial)
+    configured = []
+
+    class Base:
+        def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+            configured.append(execution)
+
+    class Tuner(compat.OptionalTensorBoard, Base):
+        pass
+
+    found = importlib.util.find_spec
+    for installed, calls in ((False, []), (True, [0])):
+        spec = object() if installed else None
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *args, spec=spec: spec if name == "tensorboard" else found(name, *args),
+        )
+        Tuner()._configure_tensorboard_dir([], trial=None)
+        assert configured == calls
+
+
+def test_hyperband_makes_its_own_oracle_and_tuner_init_does_the_rest(tmp_path):
+    assert "oracle" not in inspect.signature(keras_tuner.Hyperband.__init__).parameters
+    assert {"oracle", "hypermodel"} <= set(inspect.signature(keras_tuner.Tuner.__init__).parameters)
+    hypermodel = tuning.HyperResNet(10, (16, 16, 3), stem="cifar")
+    own = keras_tuner.Hyperband(
+        hypermodel, "val_accuracy", max_epochs=3, directory=str(tmp_path), project_name="own"
+    )
+    oracle = oracles.BudgetedHyperbandOracle(objective="val_accuracy", max_epochs=3, max_trials=2)
+    ours = search.HyperbandSearchTuner(
+        oracle, hypermodel, directory=str(tmp_path), project_name="ours"
+    )
+    assert ours.oracle is oracle
+    # Hyperband.__init__ sets nothing that Tuner.__init__ does not.
+    assert set(vars(ours)) - {"trials_run"} == set(vars(own))
+
+
+def test_a_distributed_worker_is_told_from_kerastuners_environment(monkeypatch):
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert not compat.is_distributed_worker()
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert not compat.is_distributed_worker()
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    assert compat.is_distributed_worker()
+
+
+def test_a_weightless_build_leaves_kerass_queue_of_uninitialised_variables_as_it_was():
+    from keras.src.backend.common import global_state
+
+    def queue():
+        return [
+            id(variable)
+            for variable in global_state.get_global_attribute("uninitialized_variables") or []
+        ]
+
+    before = queue()
+    with compat.weightless_build():
+        variable = keras.Variable(keras.initializers.Zeros(), shape=(3,))
+        # Keras queues it: the list this context manager puts back.
+        assert id(variable) in queue()
+    assert queue() == before
+    assert tuple(variable.shape) == (3,)
 
 
 # ----------------------------------------------------------------------------------------

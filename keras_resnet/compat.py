@@ -1,0 +1,131 @@
+"""Uses of private Keras, KerasTuner and TensorFlow internals, each in one place.
+
+Each entry names the upstream behaviour it works around (and the upstream issue where
+there is one) and has a test that fails loudly when the internal moves (the KerasTuner
+section's are in tests/test_tuning.py). Nothing here patches anything at import: an
+override applies to the classes that mix it in, a context manager only inside its
+``with`` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import Callable, Iterator
+from typing import Any
+
+# ----------------------------------------------------------------------------------------
+# KerasTuner
+
+
+class FilteredRandomDraws:
+    """Oracle mixin: every configuration the oracle draws at random passes a filter.
+
+    KerasTuner has no hook to reject a configuration before it becomes a trial
+    (keras-team/keras-tuner#908); its random search, Hyperband's new brackets and the
+    Bayesian oracle's initial points all draw through the private
+    ``Oracle._random_values``, which this overrides. Mix it in before the oracle class
+    and override :meth:`filter_random_draws`.
+
+    Example:
+        >>> class EvenOnly(FilteredRandomDraws, keras_tuner.oracles.RandomSearchOracle):
+        ...     def filter_random_draws(self, draw):
+        ...         values = draw()
+        ...         while values is not None and values["n"] % 2:
+        ...             values = draw()
+        ...         return values
+    """
+
+    def filter_random_draws(self, draw: Callable[[], dict | None]) -> dict | None:
+        """Returns a configuration from ``draw`` (KerasTuner's own draw), or None.
+
+        Args:
+            draw: draws one new configuration; None once the space is used up.
+
+        Returns:
+            The values of a configuration, or None to end the search.
+        """
+        return draw()
+
+    def draw_random_values(self) -> dict | None:
+        """A configuration drawn at random through :meth:`filter_random_draws`."""
+        return self.filter_random_draws(super()._random_values)
+
+    def _random_values(self):
+        return self.draw_random_values()
+
+
+class OptionalTensorBoard:
+    """Tuner mixin: trials run without TensorBoard where it is not installed.
+
+    KerasTuner 1.4's ``Tuner.run_trial`` imports ``tensorboard`` for every trial on the
+    TensorFlow backend, even with no TensorBoard callback to configure, and TensorFlow
+    2.21 no longer installs it (keras-team/keras#22376): every trial then fails. This
+    overrides the private ``Tuner._configure_tensorboard_dir`` to skip that step when
+    the package is missing.
+    """
+
+    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+        if importlib.util.find_spec("tensorboard") is not None:
+            super()._configure_tensorboard_dir(callbacks, trial, execution)
+
+
+def init_hyperband_with_oracle(tuner: Any, oracle: Any, hypermodel: Any, **kwargs: Any) -> None:
+    """Initialises a ``keras_tuner.Hyperband`` subclass with the given oracle.
+
+    ``Hyperband.__init__`` builds its own ``HyperbandOracle`` from its arguments and
+    takes none, so a subclassed oracle cannot reach it; this calls the
+    ``keras_tuner.Tuner.__init__`` that Hyperband's calls once its oracle is made, and
+    keeps Hyperband's trial logic (epochs per round, weights of a promoted trial).
+
+    Args:
+        tuner: the ``Hyperband`` subclass instance, from its ``__init__``.
+        oracle: a ``keras_tuner.oracles.HyperbandOracle``.
+        hypermodel: the ``keras_tuner.HyperModel``.
+        **kwargs: more ``keras_tuner.Tuner`` arguments (``directory``...).
+    """
+    import keras_tuner
+
+    keras_tuner.Tuner.__init__(tuner, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+def is_distributed_worker() -> bool:
+    """Whether this process is a worker (not the chief) of KerasTuner's distributed mode.
+
+    KerasTuner reads its chief/worker environment (``KERASTUNER_ORACLE_IP``,
+    ``KERASTUNER_TUNER_ID``...) only in ``keras_tuner.src.distribute.utils``, which it
+    does not export.
+    """
+    from keras_tuner.src.distribute import utils
+
+    return utils.has_chief_oracle() and not utils.is_chief_oracle()
+
+
+# The Keras state that counting a trial's cost touches.
+
+
+@contextlib.contextmanager
+def weightless_build() -> Iterator[None]:
+    """Builds models inside without initialising their weights: for counting shapes.
+
+    ``keras.StatelessScope(initialize_variables=False)`` defers initialisation, but
+    queues every variable in Keras's process-wide ``uninitialized_variables`` list
+    (``keras.src.backend.common.global_state``), and the next stateless scope to close
+    initialises them all: on JAX each initializer is compiled. The variables belong to
+    models that are thrown away, so the queue is put back as it was.
+
+    Example:
+        >>> with weightless_build():
+        ...     model = keras_resnet.ResNet18()
+        >>> sum(math.prod(weight.shape) for weight in model.trainable_weights)
+        11689512
+    """
+    import keras
+    from keras.src.backend.common import global_state
+
+    queued = list(global_state.get_global_attribute("uninitialized_variables") or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", queued)
