@@ -148,10 +148,10 @@ class TransformPlan:
         if codec == CODEC_JPEG:
             ratio = max(r for r in JPEG_RATIOS if r == 1 or (need_h >= r and need_w >= r))
         scaled = [math.ceil(side / ratio) for side in largest]
-        # Bilinear reads every source pixel down to half size; below that it aliases,
-        # and antialiasing costs several bilinear resizes. Decoding once (cache,
-        # evaluation) affords it from 2x; a training crop every epoch from 4x, where
-        # the decode of a large image dominates anyway.
+        # Bilinear reads every source pixel down to half size; below that it aliases.
+        # Antialiasing is dear: images decoded once (cache, evaluation) get it from a
+        # 2x reduction, training crops decoded every epoch from 4x (benchmarks/RESULTS.md,
+        # "Data pipeline decisions").
         limit = 4 if stage in RANDOM_STAGES else 2
         if stage == "cache":
             shrink = min(scaled) > self.cache_side
