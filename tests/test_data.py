@@ -254,6 +254,63 @@ def test_augmentation_is_the_same_for_the_same_seed(tmp_path, options):
     assert not np.array_equal(first, two_epochs(seed=4)[0])
 
 
+def test_a_folder_of_small_images_loads_at_their_stored_size(tmp_path):
+    # CIFAR-like: 32x32 JPEGs and PNGs, no image_size given.
+    for index in range(12):
+        extension = "jpg" if index % 2 else "png"
+        save(
+            Image.fromarray(pixels(32, 32, seed=index)),
+            tmp_path / "ab"[index % 3 % 2] / f"{index}.{extension}",
+        )
+    data = load_data(tmp_path, batch_size=4, validation_split=0.25)
+    assert data.image_size == (32, 32)
+    assert check_batches(data.train, size=32) == data.num_train
+    assert check_batches(data.validation, size=32) == data.num_validation
+    # Evaluation keeps small images whole: every PNG comes back exactly as stored.
+    stored = {pixels(32, 32, seed=index).tobytes() for index in range(0, 12, 2)}
+    evaluated = {
+        image.astype(np.uint8).tobytes()
+        for split in (data.train_unaugmented, data.validation)
+        for x, _ in batches(split)
+        for image in x
+    }
+    assert len(stored & evaluated) == len(stored)
+
+    # One photo-sized image among them: the folder is photos, at the default size.
+    save(Image.fromarray(pixels(150, 200, seed=99)), tmp_path / "a" / "photo.png")
+    assert load_data(tmp_path, batch_size=4).image_size == (224, 224)
+    assert load_data(tmp_path, image_size=24, batch_size=4).image_size == (24, 24)
+
+
+def test_folder_image_size_takes_the_most_common_small_size():
+    from keras_resnet.data.sizes import DEFAULT_IMAGE_SIZE, folder_image_size
+
+    assert folder_image_size([(28, 28)] * 3 + [(20, 30)]) == (28, 28)
+    assert folder_image_size([(20, 30), (28, 28)]) == (28, 28)  # a tie: the larger
+    assert folder_image_size([(64, 64), (64, 65)]) == DEFAULT_IMAGE_SIZE
+    assert folder_image_size([]) == DEFAULT_IMAGE_SIZE
+
+
+def test_image_data_carries_the_batch_size_every_source_gives(tmp_path):
+    def first_batch(data):
+        return int(next(iter(data.train))[0].shape[0])
+
+    digits = load_data(batch_size=48, augment=None)
+    assert digits.batch_size == 48 == first_batch(digits)
+    solid_folder(tmp_path, {"a": 4, "b": 4})
+    folder = load_data(tmp_path, image_size=8, batch_size=3, validation_split=0.25)
+    assert folder.batch_size == 3 == first_batch(folder)
+    # A training set smaller than one batch makes one smaller batch.
+    small = load_data(tmp_path, image_size=8, batch_size=32, validation_split=0.25)
+    assert small.batch_size == small.num_train == first_batch(small) == 6
+    images = np.zeros((10, SIZE, SIZE, 3), "float32")
+    unbatched = tf.data.Dataset.from_tensor_slices((images, np.arange(10) % 2))
+    passed = load_data(unbatched, batch_size=4)
+    assert passed.batch_size == 4 == first_batch(passed)
+    batched = load_data(unbatched.batch(5), batch_size=4)
+    assert batched.batch_size == 5 == first_batch(batched)
+
+
 # tfds -------------------------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""Sources: one loader per kind of source, each turning it into an ImageData."""
