@@ -592,7 +592,7 @@ def _publish(server, monkeypatch, tmp_path, data, name="resnet18-test.safetensor
     (server.root / name).write_bytes(data)
     digest = digest or hashlib.sha256(data).hexdigest()[:8]  # a prefix, as torchvision's
     entry = WeightSet("ResNet18", "TEST_SET", f"https://publisher.invalid/models/{name}", digest)
-    monkeypatch.setattr(weights, "PRETRAINED_WEIGHTS", (entry,))
+    monkeypatch.setattr(weights.sets, "PRETRAINED_WEIGHTS", (entry,))
     monkeypatch.setenv(weights.BASE_URL_ENV, server.url)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     return entry, tmp_path / "keras_home" / "models" / name

@@ -137,7 +137,7 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_):
         strides=tuple(s * values.itemsize for s in stride),
         writeable=False,
     )
-    return np.array(view)
+    return np.array(view, order="C")
 
 
 def _rebuild_parameter(data, *_):
@@ -165,6 +165,8 @@ class _StateDictUnpickler(pickle.Unpickler):
             return _StorageType(name)
         if module == "collections" and name == "OrderedDict":
             return collections.OrderedDict
+        # Protocol 2 pickles name Python 3's builtins module as Python 2 did.
+        module = "builtins" if module == "__builtin__" else module
         raise UnsafePickleError(
             f"{self._path!r} needs the global {module}.{name}, which a plain state dict "
             "never does: it is not a plain state dict, and was not loaded (nothing in it "
