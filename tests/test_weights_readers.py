@@ -146,7 +146,11 @@ class _Call:
 
 @pytest.mark.parametrize(
     "function, forbidden",
-    [(os.system, f"{os.system.__module__}.system"), (eval, "builtins.eval"), (print, "builtins.print")],
+    [
+        (os.system, f"{os.system.__module__}.system"),
+        (eval, "builtins.eval"),
+        (print, "builtins.print"),
+    ],
 )
 def test_a_pickle_that_would_run_code_is_refused_unrun(function, forbidden, tmp_path):
     marker = tmp_path / "ran"
