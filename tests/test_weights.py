@@ -655,6 +655,10 @@ def test_published_table_is_consistent():
         else:
             assert len(entry.file_hash) == 32
     assert weights.find_weight_set("resnet50").name == "IMAGENET1K_V2"
+    # torchvision's evaluation transforms: resize 232 for its V2 recipes, 256 for V1.
+    assert weights.find_weight_set("resnet50").resize_size == 232
+    assert weights.find_weight_set("resnet50", "imagenet1k_v1").resize_size == 256
+    assert {entry.crop_size for entry in weights.PRETRAINED_WEIGHTS} == {224}
     assert weights.find_weight_set("resnet50", "imagenet1k_v1").url.endswith("0676ba61.pth")
     v1 = weights.find_weight_set("resnet50", layout=weights.KERAS_V1_LAYOUT)
     assert v1.name == "KERAS_APPLICATIONS"

@@ -227,3 +227,19 @@ def _raw_tensor_pickle(size, stride, offset=0, numel=4):
     )
     rebuild = b"ctorch._utils\n_rebuild_tensor_v2\n" + arguments + b"R"
     return b"\x80\x02}" + text("w") + rebuild + b"s."
+
+
+def test_safetensors_with_bfloat16_read_exactly_as_float32(tmp_path):
+    torch = _torch()
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(1)
+    state = {
+        "conv1.weight": torch.randn(4, 3, 3, 3, generator=generator).bfloat16(),
+        "bn1.running_var": torch.rand(4, generator=generator),
+        "bn1.running_mean": torch.randn(4, generator=generator).half(),
+    }
+    save_file(state, tmp_path / "mixed.safetensors")
+    read = weights.read_state_dict(tmp_path / "mixed.safetensors")
+    _assert_same(read, _as_numpy(torch, state))
+    assert read["conv1.weight"].dtype == np.float32

@@ -9,6 +9,7 @@ for the Keras 3 format.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -16,9 +17,10 @@ from typing import Any
 
 import keras
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file
 
-from keras_resnet.weights.torch_pickle import is_torch_zip, load_torch_zip
+from keras_resnet.weights.torch_pickle import bfloat16_to_float32, is_torch_zip, load_torch_zip
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"
@@ -68,7 +70,7 @@ def read_state_dict(source: Any) -> dict[str, np.ndarray]:
 def _read_state_file(path):
     lower = path.lower()
     if lower.endswith(SAFETENSORS_SUFFIX):
-        return load_file(path)
+        return _read_safetensors(path)
     if not lower.endswith(TORCH_SUFFIXES):
         raise ValueError(
             f"{path!r} is not a torch weights file: expected {', '.join(TORCH_SUFFIXES)} "
@@ -80,6 +82,27 @@ def _read_state_file(path):
             state = state[wrapper]
     if not isinstance(state, Mapping):
         raise ValueError(f"{path!r} holds a {type(state).__name__}, not a state dict.")
+    return state
+
+
+def _read_safetensors(path):
+    """A ``.safetensors`` file's arrays; bfloat16 ones, which numpy lacks, as float32."""
+    with open(path, "rb") as file:
+        header_size = int.from_bytes(file.read(8), "little")
+        header = json.loads(file.read(header_size))
+        tensors = {key: info for key, info in header.items() if key != "__metadata__"}
+        if not any(info["dtype"] == "BF16" for info in tensors.values()):
+            return load_file(path)
+        data = file.read()
+    # safetensors.numpy cannot hold bfloat16: read those tensors from the raw bytes.
+    with safe_open(path, framework="numpy") as reader:
+        state = {}
+        for key, info in tensors.items():
+            if info["dtype"] == "BF16":
+                begin, end = info["data_offsets"]
+                state[key] = bfloat16_to_float32(data[begin:end]).reshape(info["shape"])
+            else:
+                state[key] = reader.get_tensor(key)
     return state
 
 

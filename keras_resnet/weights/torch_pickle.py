@@ -99,6 +99,26 @@ def _pickle_name(archive):
     return (top or [None])[0]
 
 
+def bfloat16_to_float32(data: bytes, byteorder: str = "<") -> np.ndarray:
+    """bfloat16 values, which numpy lacks, widened exactly to float32.
+
+    A bfloat16 is the upper half of a float32, so the widening is a shift.
+
+    Args:
+        data: the raw bfloat16 values.
+        byteorder: ``"<"`` (little-endian, as torch and safetensors write) or ``">"``.
+
+    Returns:
+        A flat float32 array.
+
+    Example:
+        >>> bfloat16_to_float32(b"\\x80\\x3f")
+        array([1.], dtype=float32)
+    """
+    halves = np.frombuffer(data, dtype=f"{byteorder}u2").astype("=u4")
+    return (halves << 16).view("=f4")
+
+
 class _Storage:
     """A storage's bytes as a flat numpy array, read from the archive once."""
 
@@ -189,9 +209,7 @@ class _StateDictUnpickler(pickle.Unpickler):
         except KeyError as error:
             raise ValueError(f"{self._path!r} lacks the storage {key!r}.") from error
         if storage_type.dtype == "bfloat16":
-            # bfloat16 is the top half of a float32: widen it exactly.
-            halves = np.frombuffer(data, dtype=f"{self._byteorder}u2").astype("<u4")
-            values = (halves << 16).view("<f4")
+            values = bfloat16_to_float32(data, self._byteorder)
         else:
             stored = np.dtype(storage_type.dtype).newbyteorder(self._byteorder)
             values = np.frombuffer(data, dtype=stored)
