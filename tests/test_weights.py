@@ -861,6 +861,9 @@ def test_hub_set_in_the_table_is_checked_against_the_table(hub, monkeypatch):
     monkeypatch.setattr(weights.sets, "PRETRAINED_WEIGHTS", (entry,))
     path = weights.download_hub_file("hf://timm/resnet18.test")
     assert open(path, "rb").read() == data
+    requests = len(hub.requests)
+    assert weights.download_weights("resnet18", "hub_test") == path  # a table row on the Hub
+    assert len(hub.requests) == requests
 
 
 def test_hub_without_network_or_cache_is_a_clear_error(hub, monkeypatch):

@@ -26,8 +26,8 @@ Example:
 
 from keras_resnet.weights.api import convert, load_pretrained, source_layout
 from keras_resnet.weights.architecture import Architecture, architecture_of
-from keras_resnet.weights.download import BASE_URL_ENV, download_weights
-from keras_resnet.weights.hub import download_hub_file, parse_hub_name
+from keras_resnet.weights.download import BASE_URL_ENV, download_hub_file, download_weights
+from keras_resnet.weights.hub import HubFile, parse_hub_name
 from keras_resnet.weights.keras_applications import (
     KERAS_APPLICATIONS_EPSILON,
     load_keras_applications_weights,
@@ -59,6 +59,7 @@ __all__ = [
     "SAFETENSORS_SUFFIX",
     "TORCH_SUFFIXES",
     "Architecture",
+    "HubFile",
     "UnsafePickleError",
     "WeightSet",
     "architecture_of",

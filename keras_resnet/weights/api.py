@@ -18,8 +18,8 @@ import numpy as np
 from keras_resnet import models
 from keras_resnet.weights.architecture import architecture_of
 from keras_resnet.weights.assign import describe_source
-from keras_resnet.weights.download import atomic_path, download_weights
-from keras_resnet.weights.hub import download_hub_file, is_hub_name
+from keras_resnet.weights.download import atomic_path, download_hub_file, download_weights
+from keras_resnet.weights.hub import is_hub_name
 from keras_resnet.weights.keras_applications import (
     keras_applications_layout,
     load_keras_applications_state,

@@ -20,6 +20,14 @@ import urllib.request
 import warnings
 from collections.abc import Iterator
 
+from keras_resnet.weights import sets
+from keras_resnet.weights.hub import (
+    HUB_PREFIX,
+    OFFLINE_ENV,
+    hub_offline,
+    is_hub_name,
+    parse_hub_name,
+)
 from keras_resnet.weights.sets import WeightSet, find_weight_set
 
 # Set to a folder URL to fetch every published file by name from there instead
@@ -165,8 +173,8 @@ def download_weights(
 
     torchvision and timm publish only the first eight hex digits of a file's SHA-256
     (in its name), so only those are checked; keras.applications publishes full MD5
-    digests. Sets on the Hugging Face Hub (``hf://`` URLs) go through
-    :func:`keras_resnet.weights.hub.download_hub_file`.
+    digests. A set on the Hugging Face Hub (an ``hf://`` URL) goes through
+    :func:`download_hub_file`.
 
     Args:
         model: a model name such as ``"resnet50"``, or a :class:`WeightSet`.
@@ -189,6 +197,8 @@ def download_weights(
         >>> path = download_weights("resnet18", "IMAGENET1K_V1")
     """
     entry = model if isinstance(model, WeightSet) else find_weight_set(model, weight_set)
+    if is_hub_name(entry.url):
+        return download_hub_file(entry.url, cache_dir=cache_dir)
     base_url = base_url or os.environ.get(BASE_URL_ENV)
     url = f"{base_url.rstrip('/')}/{entry.filename}" if base_url else entry.url
     return fetch_to_cache(
@@ -197,6 +207,49 @@ def download_weights(
         file_hash=entry.file_hash,
         hash_algorithm=entry.hash_algorithm,
         published_as=f"{entry.model} {entry.name}",
+    )
+
+
+def download_hub_file(name: str, *, cache_dir: str | os.PathLike | None = None) -> str:
+    """The cached file an ``hf://`` name stands for, downloaded if it is not cached.
+
+    The download is checked against the hash of the published set where
+    :data:`~keras_resnet.weights.PRETRAINED_WEIGHTS` lists it, else against the SHA-256
+    the Hub sends for large files (``X-Linked-Etag``), and written atomically. A cached
+    file is used without the network; delete it to fetch the repository's newest.
+
+    Args:
+        name: an ``hf://`` name (see :func:`keras_resnet.weights.hub.parse_hub_name`).
+        cache_dir: the cache root; files go to ``models/hub/owner/repo/revision`` in it.
+
+    Returns:
+        The path of the file in the cache.
+
+    Raises:
+        ValueError: if the name is malformed or the download does not match its hash.
+        ConnectionError: if the file is not cached and ``HF_HUB_OFFLINE`` is set, or the
+            download fails.
+
+    Example:
+        >>> path = download_hub_file("hf://timm/resnet50.a1_in1k")
+    """
+    hub_file = parse_hub_name(name)
+    entry = next(
+        (
+            entry
+            for entry in sets.PRETRAINED_WEIGHTS
+            if is_hub_name(entry.url) and parse_hub_name(entry.url) == hub_file
+        ),
+        None,
+    )
+    return fetch_to_cache(
+        hub_file.url(),
+        os.path.join(cache_root(cache_dir), "models", *hub_file.cache_parts()),
+        file_hash=entry.file_hash if entry else None,
+        hash_algorithm=entry.hash_algorithm if entry else "sha256",
+        trust_server_hash=True,
+        offline=f"{OFFLINE_ENV}=1" if hub_offline() else None,
+        published_as=f"{HUB_PREFIX}{hub_file.repo}/{hub_file.filename}",
     )
 
 

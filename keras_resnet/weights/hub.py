@@ -1,10 +1,11 @@
-"""Weight sets on the Hugging Face Hub: ``hf://`` names, fetched through the cache.
+"""Hugging Face Hub names: ``hf://`` parsed into a repository, file, revision and URL.
 
 ``hf://timm/resnet50.a1_in1k`` is the repository's ``model.safetensors`` at
 ``{endpoint}/timm/resnet50.a1_in1k/resolve/main/model.safetensors``, as KerasHub and
 timm resolve it; ``hf://owner/repo/file.pth`` names another file, and
 ``hf://owner/repo@revision`` another revision. The endpoint is ``$HF_ENDPOINT``
-(default https://huggingface.co); ``HF_HUB_OFFLINE=1`` uses the cache alone.
+(default https://huggingface.co); ``HF_HUB_OFFLINE=1`` turns downloads off.
+:func:`keras_resnet.weights.download.download_hub_file` fetches the file.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import urllib.parse
-
-from keras_resnet.weights.download import cache_root, fetch_to_cache
-from keras_resnet.weights.sets import find_by_url
 
 HUB_PREFIX = "hf://"
 ENDPOINT_ENV = "HF_ENDPOINT"
@@ -41,10 +39,16 @@ class HubFile:
     filename: str = DEFAULT_FILENAME
     revision: str = "main"
 
-    def url(self, endpoint: str) -> str:
-        """Where ``endpoint`` serves the file."""
+    def url(self, endpoint: str | None = None) -> str:
+        """Where ``endpoint`` (by default ``$HF_ENDPOINT`` or the Hub) serves the file."""
+        endpoint = endpoint or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
         parts = (self.repo, "resolve", urllib.parse.quote(self.revision, safe=""), self.filename)
         return "/".join((endpoint.rstrip("/"), *parts))
+
+    def cache_parts(self) -> tuple[str, ...]:
+        """The file's path under the cache folder, one folder per part of its name."""
+        revision = self.revision.replace("/", "--")
+        return ("hub", *self.repo.split("/"), revision, *self.filename.split("/"))
 
 
 def is_hub_name(source: object) -> bool:
@@ -94,46 +98,14 @@ def parse_hub_name(name: str) -> HubFile:
     return HubFile(f"{owner}/{repo}", "/".join(path) or DEFAULT_FILENAME, revision or "main")
 
 
-def download_hub_file(name: str, *, cache_dir: str | os.PathLike | None = None) -> str:
-    """The cached file an ``hf://`` name stands for, downloaded if it is not cached.
-
-    The download is checked against the hash of the published set where
-    :data:`~keras_resnet.weights.PRETRAINED_WEIGHTS` lists it, else against the SHA-256
-    the Hub sends for large files (``X-Linked-Etag``), and written atomically. A cached
-    file is used without the network; delete it to fetch the repository's newest.
-
-    Args:
-        name: an ``hf://`` name (see :func:`parse_hub_name`).
-        cache_dir: the cache root; files go to ``models/hub/owner/repo/revision`` in it.
+def hub_offline() -> bool:
+    """Whether ``$HF_HUB_OFFLINE`` turns Hub downloads off, as huggingface_hub reads it.
 
     Returns:
-        The path of the file in the cache.
-
-    Raises:
-        ValueError: if the name is malformed or the download does not match its hash.
-        ConnectionError: if the file is not cached and ``HF_HUB_OFFLINE`` is set or the
-            download fails.
+        True for ``1``, ``true``, ``yes`` or ``on`` (any case).
 
     Example:
-        >>> path = download_hub_file("hf://timm/resnet50.a1_in1k")
+        >>> os.environ["HF_HUB_OFFLINE"] = "1"; hub_offline()
+        True
     """
-    hub_file = parse_hub_name(name)
-    entry = find_by_url(name) or find_by_url(f"{HUB_PREFIX}{hub_file.repo}")
-    offline = os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-    path = os.path.join(
-        cache_root(cache_dir),
-        "models",
-        "hub",
-        *hub_file.repo.split("/"),
-        hub_file.revision.replace("/", "--"),
-        *hub_file.filename.split("/"),
-    )
-    return fetch_to_cache(
-        hub_file.url(os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT),
-        path,
-        file_hash=entry.file_hash if entry else None,
-        hash_algorithm=entry.hash_algorithm if entry else "sha256",
-        trust_server_hash=True,
-        offline=f"{OFFLINE_ENV}=1" if offline else None,
-        published_as=f"{HUB_PREFIX}{hub_file.repo}/{hub_file.filename}",
-    )
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")

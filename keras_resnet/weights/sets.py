@@ -192,19 +192,3 @@ def find_weight_set(
         f"{key}'s published weights do not fit a model built with "
         f"{format_layout(layout)}. Build it to fit the set: {options}."
     )
-
-
-def find_by_url(url: str) -> WeightSet | None:
-    """The published set served at ``url``, or None.
-
-    Args:
-        url: a publisher URL or an ``hf://`` name.
-
-    Returns:
-        Its :class:`WeightSet`, whose hash then checks the download.
-
-    Example:
-        >>> find_by_url("https://download.pytorch.org/models/resnet18-f37072fd.pth").name
-        'IMAGENET1K_V1'
-    """
-    return next((entry for entry in PRETRAINED_WEIGHTS if entry.url == url), None)
