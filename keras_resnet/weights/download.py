@@ -20,6 +20,7 @@ import urllib.request
 import warnings
 from collections.abc import Iterator
 
+# The table is read through its module at call time, as find_weight_set reads it.
 from keras_resnet.weights import sets
 from keras_resnet.weights.hub import (
     HUB_PREFIX,
