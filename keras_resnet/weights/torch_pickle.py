@@ -140,6 +140,7 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_):
         raise ValueError("a tensor in the checkpoint does not refer to a storage.")
     values = storage.values
     size, stride = tuple(int(n) for n in size), tuple(int(n) for n in stride)
+    storage_offset = int(storage_offset)
     if len(size) != len(stride) or any(n < 0 for n in (*size, *stride, storage_offset)):
         raise ValueError(f"a tensor has size {size} and stride {stride}, which do not match.")
     if 0 in size:
