@@ -3,16 +3,19 @@
 Every parity test builds the reference network with random weights and BatchNorm
 statistics far from 0 and 1, converts it, and compares logits in inference mode. The
 download tests serve files they make from a server on 127.0.0.1: nothing leaves the
-machine.
+machine,
+and the Hub tests point HF_ENDPOINT at such a server.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import http.server
 import os
 import re
+import subprocess
 import sys
 import threading
 import types
@@ -592,7 +595,7 @@ def _publish(server, monkeypatch, tmp_path, data, name="resnet18-test.safetensor
     (server.root / name).write_bytes(data)
     digest = digest or hashlib.sha256(data).hexdigest()[:8]  # a prefix, as torchvision's
     entry = WeightSet("ResNet18", "TEST_SET", f"https://publisher.invalid/models/{name}", digest)
-    monkeypatch.setattr(weights, "PRETRAINED_WEIGHTS", (entry,))
+    monkeypatch.setattr(weights.sets, "PRETRAINED_WEIGHTS", (entry,))
     monkeypatch.setenv(weights.BASE_URL_ENV, server.url)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     return entry, tmp_path / "keras_home" / "models" / name
@@ -652,6 +655,274 @@ def test_published_table_is_consistent():
         else:
             assert len(entry.file_hash) == 32
     assert weights.find_weight_set("resnet50").name == "IMAGENET1K_V2"
+    # torchvision's evaluation transforms: resize 232 for its V2 recipes, 256 for V1.
+    assert weights.find_weight_set("resnet50").resize_size == 232
+    assert weights.find_weight_set("resnet50", "imagenet1k_v1").resize_size == 256
+    assert {entry.crop_size for entry in weights.PRETRAINED_WEIGHTS} == {224}
     assert weights.find_weight_set("resnet50", "imagenet1k_v1").url.endswith("0676ba61.pth")
     v1 = weights.find_weight_set("resnet50", layout=weights.KERAS_V1_LAYOUT)
     assert v1.name == "KERAS_APPLICATIONS"
+
+
+# ----------------------------------------------------------------- without torch
+
+_TORCH_FREE_SCRIPT = """
+import importlib.abc
+import sys
+
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    # Makes importing torch fail, as on a machine where it is not installed.
+
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+sys.meta_path.insert(0, NoTorch())
+import keras
+import numpy as np
+
+import keras_resnet
+
+images = np.load(sys.argv[1])
+for name, size, path, output in zip(*[iter(sys.argv[2:])] * 4, strict=True):
+    model = keras_resnet.get_model(
+        name,
+        input_shape=(int(size), int(size), 3),
+        include_preprocessing=False,
+        classifier_activation=None,
+        weights=path,
+    )
+    logits = model(images[:, : int(size), : int(size)], training=False)
+    np.save(output, keras.ops.convert_to_numpy(logits))
+assert "torch" not in sys.modules, "something imported torch"
+"""
+
+
+def test_torchvision_pth_and_timm_safetensors_load_where_torch_cannot_be_imported(tmp_path):
+    torch, torchvision = _torch()
+    from safetensors.torch import save_file
+
+    size_d = 72  # as in test_timm_resnet_d_weights_give_the_same_logits
+    images, images_nchw = _images(size=size_d)
+    small_nchw = np.ascontiguousarray(images_nchw[:, :, :SIZE, :SIZE])
+    torchvision_model = _randomize_torch(torch, torchvision.models.resnet18(), small_nchw)
+    timm_model = _randomize_torch(
+        torch, _timm_resnet_d(torch, torchvision, "resnet18"), images_nchw, seed=1
+    )
+    torch.save(torchvision_model.state_dict(), tmp_path / "resnet18.pth")
+    timm_state = {key: value.contiguous() for key, value in timm_model.state_dict().items()}
+    save_file(timm_state, tmp_path / "resnet18d.safetensors")
+    expected = {
+        "ResNet18": _torch_logits(torch, torchvision_model, small_nchw),
+        "ResNet18D": _torch_logits(torch, timm_model, images_nchw),
+    }
+    np.save(tmp_path / "images.npy", images)
+    jobs = [
+        ("ResNet18", SIZE, tmp_path / "resnet18.pth"),
+        ("ResNet18D", size_d, tmp_path / "resnet18d.safetensors"),
+    ]
+    arguments = [str(tmp_path / "images.npy")]
+    for name, size, path in jobs:
+        arguments += [name, str(size), str(path), str(tmp_path / f"{name}.npy")]
+    backend = keras.backend.backend()
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow" if backend == "torch" else backend,
+        "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _TORCH_FREE_SCRIPT, *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name, logits in expected.items():
+        error = _max_error(np.load(tmp_path / f"{name}.npy"), logits)
+        assert error < TOLERANCE, f"{name} read without torch: max abs error {error:.2e}"
+
+
+# ----------------------------------------------------------------- Hugging Face Hub
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A Hub look-alike on 127.0.0.1, with HF_ENDPOINT and the cache pointed at tmp_path.
+
+    ``/{repo}/resolve/{revision}/{file}`` answers with a redirect carrying the file's
+    SHA-256 in ``X-Linked-Etag`` (as the Hub does for large files) to ``/lfs/{sha256}``,
+    which serves the bytes. ``corrupt`` makes it serve other bytes under the same hash.
+    """
+    files = {}
+    requests = []
+    state = types.SimpleNamespace(corrupt=False, send_hash=True)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            requests.append(self.path)
+            if self.path.startswith("/lfs/"):
+                data = files.get(self.path.removeprefix("/lfs/"))
+                if data is None:
+                    return self.send_error(404)
+                if state.corrupt:
+                    data = data[::-1]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            sha = files.get(self.path)
+            if sha is None:
+                return self.send_error(404)
+            self.send_response(302)
+            self.send_header("Location", f"/lfs/{sha}")
+            if state.send_hash:
+                self.send_header("X-Linked-Etag", f'"{sha}"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+
+    def publish(repo, data, filename="model.safetensors", revision="main"):
+        sha = hashlib.sha256(data).hexdigest()
+        files[f"/{repo}/resolve/{revision}/{filename}"] = sha
+        files[sha] = data
+        return sha
+
+    def stop():
+        httpd.shutdown()
+        httpd.server_close()
+
+    keras_home = tmp_path / "keras_home"
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{httpd.server_port}")
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    yield types.SimpleNamespace(
+        publish=publish, stop=stop, requests=requests, state=state, keras_home=keras_home
+    )
+    stop()
+
+
+def _cached_files(root):
+    return sorted(
+        os.path.relpath(os.path.join(folder, name), root)
+        for folder, _, names in os.walk(root)
+        for name in names
+    )
+
+
+def test_hub_set_downloads_once_then_loads_from_the_cache_offline(resnet18_file, hub, monkeypatch):
+    hub.publish("timm/resnet18.test", resnet18_file.path.read_bytes())
+    model = _ours("resnet18", weights="hf://timm/resnet18.test")
+    assert _max_error(_predict(model, resnet18_file.images), resnet18_file.expected) < TOLERANCE
+    assert len(hub.requests) == 2  # the resolve redirect, then the file
+    cached = os.path.join("models", "hub", "timm", "resnet18.test", "main", "model.safetensors")
+    assert _cached_files(hub.keras_home) == [cached]
+
+    hub.stop()  # no network from here on
+    model = _ours("resnet18", weights="hf://timm/resnet18.test")
+    assert _max_error(_predict(model, resnet18_file.images), resnet18_file.expected) < TOLERANCE
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = weights.download_hub_file("hf://timm/resnet18.test")
+    assert path == str(hub.keras_home / cached) and len(hub.requests) == 2
+
+
+def test_hub_download_that_does_not_match_its_hash_is_refused_and_not_cached(resnet18_file, hub):
+    sha = hub.publish("timm/resnet18.test", resnet18_file.path.read_bytes())
+    hub.state.corrupt = True
+    with pytest.raises(ValueError, match=f"published with {sha}.*corrupt"):
+        _ours("resnet18", weights="hf://timm/resnet18.test")
+    assert _cached_files(hub.keras_home) == []
+
+    hub.state.corrupt = False  # the next try downloads again and succeeds
+    model = _ours("resnet18", weights="hf://timm/resnet18.test")
+    assert _max_error(_predict(model, resnet18_file.images), resnet18_file.expected) < TOLERANCE
+
+
+def test_hub_set_in_the_table_is_checked_against_the_table(hub, monkeypatch):
+    data = b"not the published weights"
+    hub.publish("timm/resnet18.test", data)
+    hub.state.send_hash = False
+    entry = WeightSet("ResNet18", "HUB_TEST", "hf://timm/resnet18.test", "0" * 64)
+    monkeypatch.setattr(weights.sets, "PRETRAINED_WEIGHTS", (entry,))
+    with pytest.raises(ValueError, match="published with 0{64}"):
+        weights.download_hub_file("hf://timm/resnet18.test")
+    assert _cached_files(hub.keras_home) == []
+
+    entry = dataclasses.replace(entry, file_hash=hashlib.sha256(data).hexdigest())
+    monkeypatch.setattr(weights.sets, "PRETRAINED_WEIGHTS", (entry,))
+    path = weights.download_hub_file("hf://timm/resnet18.test")
+    assert open(path, "rb").read() == data
+    requests = len(hub.requests)
+    assert weights.download_weights("resnet18", "hub_test") == path  # a table row on the Hub
+    assert len(hub.requests) == requests
+
+
+def test_hub_without_network_or_cache_is_a_clear_error(hub, monkeypatch):
+    hub.publish("timm/resnet18.test", b"weights")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConnectionError, match="not in the cache.*HF_HUB_OFFLINE=1"):
+        weights.download_hub_file("hf://timm/resnet18.test")
+    assert hub.requests == []
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    hub.stop()
+    with pytest.raises(ConnectionError, match="Could not download"):
+        weights.download_hub_file("hf://timm/resnet18.test")
+    assert _cached_files(hub.keras_home) == []
+
+
+def test_hub_names():
+    hub_file = weights.parse_hub_name("hf://timm/resnet50.a1_in1k")
+    assert hub_file.url("https://huggingface.co/") == (
+        "https://huggingface.co/timm/resnet50.a1_in1k/resolve/main/model.safetensors"
+    )
+    hub_file = weights.parse_hub_name("hf://me/nets@v1.0/weights/resnet18.pth")
+    assert (hub_file.repo, hub_file.revision, hub_file.filename) == (
+        "me/nets",
+        "v1.0",
+        "weights/resnet18.pth",
+    )
+    for name in ("hf://timm", "hf://timm/", "hf://timm/../etc", "hf://timm/x@.."):
+        with pytest.raises(ValueError, match="hf://|revision"):
+            weights.parse_hub_name(name)
+
+
+# ----------------------------------------------------------------- architecture
+
+
+@pytest.mark.parametrize(
+    "name, layout, problem",
+    [
+        ("ResNet20", {}, "was built with use_bias='its default'"),
+        ("ResNet18D", {}, "was built with use_bias='its default'"),
+        ("ResNeXt50_32x4d", {}, "was built with use_bias='its default'"),
+        ("ResNet50", weights.KERAS_V1_LAYOUT, "was built with use_bias=True"),
+        ("ResNet50V2", weights.KERAS_V2_LAYOUT, "has pre-activation (V2) blocks"),
+    ],
+)
+def test_architecture_of_names_the_model_and_its_layout(name, layout, problem):
+    model = keras_resnet.get_model(name, weights=None, **layout)
+    architecture = weights.architecture_of(model)
+    assert architecture.name == name
+    assert dict(architecture.layout) == dict(layout)
+    assert architecture.deep_stem == architecture.avg_down == name.endswith("D")
+    assert architecture.preact == name.endswith("V2")
+    assert architecture.layout_problem(layout) is None
+    # Each model against another layout: torchvision's for keras.applications' models.
+    assert architecture.layout_problem({} if layout else {"use_bias": True}) == problem
+
+
+def test_architecture_of_an_unnamed_model_has_no_name():
+    model = keras_resnet.ResNet(stage_depths=(1, 1), block_type="basic", input_shape=(32, 32, 3))
+    assert weights.architecture_of(model).name is None
+    with pytest.raises(ValueError, match="none of the named architectures"):
+        weights.load_pretrained(model, "imagenet")
