@@ -9,9 +9,9 @@ loads with plain ``keras.saving.load_model`` on every backend; this module's
 of record (see :mod:`keras_resnet.export`), and :func:`read_metadata` reads it from
 any of them.
 
-Every file the library writes (models, artifacts, downloads, ``metrics.json``,
-figures) goes through :func:`write_atomically`: a crash or a full disk never leaves
-a half-written file where a good one was.
+The files the library writes (models, exported artifacts, ``metrics.json``, figures)
+go through :func:`write_atomically`: a crash or a full disk never leaves a
+half-written file where a good one was.
 """
 
 from __future__ import annotations
