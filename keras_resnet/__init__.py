@@ -37,5 +37,4 @@ from keras_resnet.models import (
     feature_extractor,
     get_model,
 )
-
-__version__ = "0.1.0"
+from keras_resnet.version import __version__

@@ -69,7 +69,8 @@ def evaluate(
     """
     from sklearn.metrics import classification_report, confusion_matrix
 
-    model, saved_names, metadata = _resolve_model(model)
+    model, metadata = saving.load_model_and_metadata(model)
+    saved_names = metadata.get("class_names")
     from_source = data is None or isinstance(data, str | os.PathLike)
     if from_source:
         data = _load_source(data, metadata, batch_size)
@@ -170,7 +171,8 @@ def predict(
 
     if not image_paths:
         raise ValueError("No images to predict: give one or more image files.")
-    model, saved_names, metadata = _resolve_model(model)
+    model, metadata = saving.load_model_and_metadata(model)
+    saved_names = metadata.get("class_names")
     size = image_size or metadata.get("image_size") or model.input_shape[1:3]
     if size is None or None in tuple(size):
         raise ValueError(
@@ -239,13 +241,6 @@ def plot_confusion_matrix(
     axis.set_title("confusion matrix")
     figure.tight_layout()
     return saving.save_figure(figure, path)
-
-
-def _resolve_model(model):
-    metadata: dict = {}
-    if isinstance(model, str | os.PathLike):
-        model, metadata = saving.load_model(model, compile=False)
-    return model, metadata.get("class_names"), metadata
 
 
 def _load_source(source, metadata: dict, batch_size: int):

@@ -29,11 +29,19 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
-from typing import Any
 
 import keras
+
+from keras_resnet.saving import (
+    ONNX_METADATA_KEY,
+    SAVEDMODEL_METADATA,
+    load_model_and_metadata,
+    write_atomically,
+)
+
+# Reads an artifact's record too; importable from here, where it was first.
+from keras_resnet.saving import read_metadata as read_metadata
 
 FORMATS: dict[str, tuple[str, ...]] = {
     "savedmodel": ("tensorflow", "jax"),
@@ -49,8 +57,6 @@ FORMAT_ALIASES = {
 SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite"}
 INPUT_NAME = "image"
 OUTPUT_NAME = "predictions"
-# Where a SavedModel folder keeps the class names and image size of the model.
-SAVEDMODEL_METADATA = os.path.join("assets.extra", "keras_resnet.json")
 
 
 def export_model(
@@ -106,7 +112,7 @@ def export_model(
             f"A SavedModel is a folder, but {path!r} has a file suffix: give a folder "
             "name, or choose format='onnx' or 'tflite'."
         )
-    model, metadata = _resolve_model(model_or_path)
+    model, metadata = load_model_and_metadata(model_or_path)
     spec = _input_spec(model, image_size, metadata.get("image_size"))
     record = {
         "input_shape": list(spec.shape[1:]),
@@ -114,8 +120,7 @@ def export_model(
         **{key: metadata[key] for key in ("class_names", "model_name") if key in metadata},
     }
     writer = {"savedmodel": _write_savedmodel, "onnx": _write_onnx, "tflite": _write_tflite}
-    _write_atomically(path, lambda temporary: writer[format](model, spec, temporary, record))
-    return path
+    return write_atomically(path, lambda temporary: writer[format](model, spec, temporary, record))
 
 
 def check_format(format: str) -> str:
@@ -142,14 +147,6 @@ def check_format(format: str) -> str:
             "A .keras model loads on every backend, so export it from there."
         )
     return name
-
-
-def _resolve_model(model_or_path) -> tuple[keras.Model, dict]:
-    if isinstance(model_or_path, keras.Model):
-        return model_or_path, {}
-    from keras_resnet import saving
-
-    return saving.load_model(model_or_path, compile=False)
 
 
 def _input_spec(model, image_size, saved_size) -> keras.InputSpec:
@@ -296,7 +293,7 @@ def _finish_onnx(path, record) -> None:
             node.output[:] = [OUTPUT_NAME if name == old else name for name in node.output]
         graph.output[0].name = OUTPUT_NAME
     entry = proto.metadata_props.add()
-    entry.key, entry.value = "keras_resnet", json.dumps(record)
+    entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(record)
     onnx.save(proto, path)
 
 
@@ -312,58 +309,3 @@ def _quiet():
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def _write_atomically(path: str, write) -> None:
-    """Calls ``write(temporary)``, then renames the finished artifact to ``path``.
-
-    The temporary path sits in the destination folder, since a rename is atomic only
-    within one file system. An existing artifact (a file or a SavedModel folder) is
-    moved aside first and deleted only once the new one is in place.
-    """
-    folder, name = os.path.split(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    workspace = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    temporary = os.path.join(workspace, name)
-    previous = os.path.join(workspace, "previous")
-    try:
-        write(temporary)
-        if os.path.lexists(path):
-            os.replace(path, previous)
-        try:
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.lexists(previous):
-                os.replace(previous, path)
-            raise
-    finally:
-        # BaseException too: an interrupt must not leave a half artifact behind.
-        shutil.rmtree(workspace, ignore_errors=True)
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata that :func:`export_model` stored in a SavedModel or ONNX artifact.
-
-    Args:
-        path: a SavedModel folder or an ``.onnx`` file.
-
-    Returns:
-        ``input_shape``, ``input_range`` and, where the model was saved with them,
-        ``class_names`` and ``model_name``; an empty dict for a TFLite file or an
-        artifact written by other means.
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        metadata_path = os.path.join(path, SAVEDMODEL_METADATA)
-        if not os.path.exists(metadata_path):
-            return {}
-        with open(metadata_path, encoding="utf-8") as file:
-            return json.load(file)
-    if path.endswith(".onnx"):
-        import onnx
-
-        proto = onnx.load(path, load_external_data=False)
-        for entry in proto.metadata_props:
-            if entry.key == "keras_resnet":
-                return json.loads(entry.value)
-    return {}

@@ -184,7 +184,12 @@ def test_metadata_travels_inside_the_keras_file(tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert saving.METADATA_MEMBER in archive.namelist()
     loaded, metadata = saving.load_model(path)
-    assert metadata == {"class_names": CLASSES, "image_size": [SIZE, SIZE], "model_name": "x"}
+    assert metadata == {
+        "class_names": CLASSES,
+        "image_size": [SIZE, SIZE],
+        "model_name": "x",
+        saving.VERSION_KEY: kr.__version__,
+    }
     images, _ = colour_arrays(4)
     np.testing.assert_allclose(
         loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5
