@@ -4,6 +4,8 @@ import json
 import os
 import stat
 
+import keras
+import numpy as np
 import pytest
 
 from keras_resnet import saving
@@ -26,3 +28,28 @@ def test_failed_write_keeps_the_previous_file_and_leaves_no_debris(tmp_path):
         saving.write_json(path, {"epoch": object()})
     assert json.loads(path.read_text()) == {"epoch": 1}
     assert os.listdir(tmp_path) == ["metrics.json"]
+
+
+LEGACY_MODEL = os.path.join(os.path.dirname(__file__), "data", "resnet_release_0_1.keras")
+
+
+def _legacy_expected():
+    arrays = np.load(LEGACY_MODEL.replace(".keras", ".npz"))
+    return arrays["images"], arrays["expected"]
+
+
+@pytest.mark.parametrize("loader", ["keras_resnet", "keras"])
+def test_a_model_saved_by_release_0_1_still_loads_and_predicts_the_same(loader):
+    images, expected = _legacy_expected()
+    if loader == "keras_resnet":
+        model, metadata = saving.load_model(LEGACY_MODEL)
+        assert metadata["class_names"] == ["a", "b", "c"]
+    else:
+        import keras_resnet  # noqa: F401  (registers the layers and the recipe's loss)
+
+        model = keras.saving.load_model(LEGACY_MODEL)
+    assert type(model.loss).__name__ == "SparseCategoricalCrossentropy"
+    assert model.loss.label_smoothing == 0.1
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(images, training=False)), expected, atol=1e-5
+    )
