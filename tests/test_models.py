@@ -211,8 +211,9 @@ def test_fit_lowers_the_loss_then_save_and_load(kind, tmp_path):
 def test_config_round_trip(kind):
     model = small_resnet(kind)
     config = model.get_config()
-    clone = keras.Model.from_config(copy.deepcopy(config))  # from_config consumes its input
+    clone = type(model).from_config(copy.deepcopy(config))  # from_config consumes its input
     assert clone.get_config() == config
+    assert keras_resnet.resnet_config(clone) == keras_resnet.resnet_config(model)
     assert [type(layer) for layer in clone.layers] == [type(layer) for layer in model.layers]
     assert [tuple(w.shape) for w in clone.weights] == [tuple(w.shape) for w in model.weights]
     assert trainable_count(clone) == trainable_count(model)
