@@ -119,6 +119,8 @@ class ResNetModel(keras.Model):
         inputs,
         outputs,
         name: str | None = None,
+        # Keyword-only: Keras revives a subclass from its functional graph only when its
+        # positional arguments are exactly Functional's (inputs, outputs, name).
         *,
         resnet_config: ResNetConfig | Mapping | None = None,
         **kwargs,
@@ -160,8 +162,9 @@ def resnet_config(model: keras.Model) -> ResNetConfig:
     if any(isinstance(layer, BasicBlock | Bottleneck) for layer in model.layers):
         raise ValueError(
             f"{model.name} carries no ResNetConfig: it was saved by keras_resnet 0.1, "
-            "which predates the architecture config. Rebuild it with the same "
-            "architecture and copy the weights over, then save it again: "
+            "which predates the architecture config (or rebuilt by code that drops it, "
+            "such as keras.models.clone_model). Rebuild it with the same architecture "
+            "and copy the weights over, then save it again: "
             "new = keras_resnet.ResNet(..., num_classes=...); "
             "new.set_weights(old.get_weights())."
         )
