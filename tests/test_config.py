@@ -92,9 +92,11 @@ def test_resnet_takes_a_config_and_the_model_returns_it():
     )
     assert resnet_config(by_arguments) == config
     assert [w.shape for w in model.weights] == [w.shape for w in by_arguments.weights]
-    assert resnet_config(keras_resnet.ResNet18(num_classes=2)) == MODEL_CONFIGS["ResNet18"]
+    assert resnet_config(keras_resnet.ResNet20(num_classes=2)) == MODEL_CONFIGS["ResNet20"]
     # Arguments of a named constructor change its architecture before defaults resolve.
-    assert resnet_config(keras_resnet.ResNet50(variant="d")).stem_type == "deep"
+    narrow = dict(stage_widths=(4, 8, 16, 32), input_shape=(32, 32, 3))
+    resnet_d = resnet_config(keras_resnet.ResNet18(variant="d", **narrow))
+    assert (resnet_d.stem_type, resnet_d.stem_width) == ("deep", 4)
 
 
 def test_config_and_architecture_arguments_conflict():
