@@ -2,6 +2,7 @@
 
 # Registers the recipe's loss, so keras.saving.load_model reloads compiled models.
 from keras_resnet import training  # noqa: E402
+from keras_resnet.config import ResNetConfig
 from keras_resnet.layers import (
     BasicBlock,
     Bottleneck,
@@ -30,11 +31,13 @@ from keras_resnet.models import (
     ResNet152,
     ResNet152D,
     ResNet152V2,
+    ResNetModel,
     ResNeXt50_32x4d,
     ResNeXt101_32x8d,
     WideResNet50_2,
     WideResNet101_2,
     feature_extractor,
     get_model,
+    resnet_config,
 )
 from keras_resnet.version import __version__

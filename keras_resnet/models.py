@@ -1,33 +1,62 @@
-"""ResNet builders: one general functional builder and the named networks.
+"""ResNet builders: one general functional builder and the table of named networks.
 
-Every named network is a row of ``MODEL_CONFIGS`` fed to :func:`ResNet`, so a
-variant is configuration of the one builder, never a copy of it.
+Every named network is a row of ``MODEL_CONFIGS`` (a :class:`ResNetConfig`) fed to
+:func:`ResNet`, so a variant is configuration of the one builder, never a copy of it.
+The model it returns carries its config (:func:`resnet_config`), in memory and
+through ``.keras`` files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import keras
 from keras import layers
 
+from keras_resnet.config import (
+    BLOCK_TYPES,
+    CIFAR_WIDTHS,
+    IMAGENET_WIDTHS,
+    STEM_TYPES,
+    VARIANTS,
+    ResNetConfig,
+)
 from keras_resnet.layers import BasicBlock, Bottleneck, ConvFactory
 
-BLOCK_TYPES = {"basic": BasicBlock, "bottleneck": Bottleneck}
-VARIANTS = ("v1", "v1.5", "d", "v2")
-STEM_TYPES = ("imagenet", "deep", "cifar")
-POOLINGS = (None, "avg", "max")
+__all__ = [
+    "BLOCK_CLASSES",
+    "BLOCK_TYPES",
+    "CIFAR_WIDTHS",
+    "IMAGENET_WIDTHS",
+    "MODEL_CONFIGS",
+    "POOLINGS",
+    "STEM_TYPES",
+    "VARIANTS",
+    "ResNet",
+    "ResNetConfig",
+    "ResNetModel",
+    "block_name",
+    "canonical_name",
+    "feature_extractor",
+    "get_model",
+    "minimum_input_size",
+    "resnet_config",
+    "stage_name",
+]
 
-IMAGENET_WIDTHS = (64, 128, 256, 512)
-CIFAR_WIDTHS = (16, 32, 64)
+BLOCK_CLASSES = {"basic": BasicBlock, "bottleneck": Bottleneck}
+POOLINGS = (None, "avg", "max")
 
 # torchvision's normalisation, applied inside the model to raw [0, 255] pixels.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-MODEL_CONFIGS: dict[str, dict] = {
+# The arguments of each named network as written: a named constructor's keyword
+# arguments are merged into these before defaults are resolved, as ResNet() does.
+_NAMED_ARCHITECTURES: dict[str, dict] = {
     "ResNet18": dict(stage_depths=(2, 2, 2, 2), block_type="basic"),
     "ResNet34": dict(stage_depths=(3, 4, 6, 3), block_type="basic"),
     "ResNet50": dict(stage_depths=(3, 4, 6, 3)),
@@ -53,9 +82,128 @@ MODEL_CONFIGS: dict[str, dict] = {
     "ResNet110": dict(stage_depths=(18, 18, 18), block_type="basic", stem_type="cifar"),
 }
 
+MODEL_CONFIGS: dict[str, ResNetConfig] = {
+    name: ResNetConfig(**row) for name, row in _NAMED_ARCHITECTURES.items()
+}
+
+_ARCHITECTURE_DEFAULTS = {
+    field.name: None if field.default is dataclasses.MISSING else field.default
+    for field in dataclasses.fields(ResNetConfig)
+}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class ResNetModel(keras.Model):
+    """A functional ``keras.Model`` that carries the :class:`ResNetConfig` it was built from.
+
+    Made by :func:`ResNet` and the named constructors; it is a plain functional model
+    in every other way. ``get_config`` adds ``"resnet_config"`` to the functional
+    graph, so the config comes back from ``.keras`` files; read it with
+    :func:`resnet_config`.
+
+    Args:
+        inputs: the model's inputs, as for a functional ``keras.Model``.
+        outputs: the model's outputs.
+        name: name of the model.
+        resnet_config: the architecture, as a :class:`ResNetConfig` or its ``to_dict()``.
+        **kwargs: further ``keras.Model`` arguments.
+
+    Example:
+        >>> model = ResNet(stage_depths=(1, 1), block_type="basic", num_classes=3)
+        >>> isinstance(model, ResNetModel)
+        True
+    """
+
+    def __init__(
+        self,
+        inputs,
+        outputs,
+        name: str | None = None,
+        # Keyword-only: Keras revives a subclass from its functional graph only when its
+        # positional arguments are exactly Functional's (inputs, outputs, name).
+        *,
+        resnet_config: ResNetConfig | Mapping | None = None,
+        **kwargs,
+    ):
+        super().__init__(inputs, outputs, name=name, **kwargs)
+        if isinstance(resnet_config, Mapping):
+            resnet_config = ResNetConfig.from_dict(resnet_config)
+        self._resnet_config = resnet_config
+
+    def get_config(self):
+        config = super().get_config()
+        if self._resnet_config is not None:
+            config["resnet_config"] = self._resnet_config.to_dict()
+        return config
+
+
+def resnet_config(model: keras.Model) -> ResNetConfig:
+    """The architecture a model was built with, also after a ``.keras`` round trip.
+
+    Args:
+        model: a model made by :func:`ResNet` or a named constructor, or loaded from
+            a ``.keras`` file that one of them wrote.
+
+    Returns:
+        Its :class:`ResNetConfig`.
+
+    Raises:
+        ValueError: if the model was not built by this library, or comes from a file
+            saved by release 0.1, which predates the config (the message says how to
+            rebuild it).
+
+    Example:
+        >>> resnet_config(ResNet18(num_classes=10)).stage_depths
+        (2, 2, 2, 2)
+    """
+    config = model._resnet_config if isinstance(model, ResNetModel) else None
+    if config is not None:
+        return config
+    if any(isinstance(layer, BasicBlock | Bottleneck) for layer in model.layers):
+        raise ValueError(
+            f"{model.name} carries no ResNetConfig: it was saved by keras_resnet 0.1, "
+            "which predates the architecture config (or rebuilt by code that drops it, "
+            "such as keras.models.clone_model). Rebuild it with the same architecture "
+            "and copy the weights over, then save it again: "
+            "new = keras_resnet.ResNet(..., num_classes=...); "
+            "new.set_weights(old.get_weights())."
+        )
+    raise ValueError(
+        f"{model.name} was not built by keras_resnet.ResNet, so it has no ResNetConfig: "
+        "this takes models built by keras_resnet."
+    )
+
+
+def stage_name(stage: int) -> str:
+    """The name of a stage (0-based): ``conv2`` for the first, after the paper's Table 1.
+
+    Args:
+        stage: index of the stage, from 0.
+
+    Returns:
+        ``"conv{stage + 2}"``.
+    """
+    return f"conv{stage + 2}"
+
+
+def block_name(stage: int, block: int) -> str:
+    """The layer name of a residual block, as the builder gives it.
+
+    Args:
+        stage: index of the stage, from 0.
+        block: index of the block within its stage, from 0.
+
+    Returns:
+        ``"conv{stage + 2}_block{block + 1}"``, e.g. ``"conv2_block1"`` for the first.
+
+    Example:
+        >>> model.get_layer(block_name(0, 0))   # the first block of the first stage
+    """
+    return f"{stage_name(stage)}_block{block + 1}"
+
 
 def ResNet(
-    stage_depths: Sequence[int],
+    stage_depths: Sequence[int] | None = None,
     block_type: str = "bottleneck",
     stage_widths: Sequence[int] | None = None,
     variant: str = "v1.5",
@@ -78,13 +226,16 @@ def ResNet(
     data_format: str | None = None,
     name: str = "resnet",
     stride_in_last_block: bool = False,
-) -> keras.Model:
-    """Builds any ResNet as a functional ``keras.Model``.
+    config: ResNetConfig | None = None,
+) -> ResNetModel:
+    """Builds any ResNet as a functional ``keras.Model`` that carries its config.
 
     The network is a stem, then one stage per entry of ``stage_depths`` (each halving
     the resolution but the first), then pooling and a classifier. Stage ``i`` is
     named ``conv{i + 2}`` after the paper's Table 1, and its blocks
-    ``conv{i + 2}_block{j}``.
+    ``conv{i + 2}_block{j}`` (:func:`block_name`). The architecture comes either from
+    the arguments ``stage_depths`` to ``use_bias`` and ``stride_in_last_block``, or
+    from ``config``; :func:`resnet_config` gives it back from the model.
 
     Args:
         stage_depths: blocks in each stage, e.g. ``(3, 4, 6, 3)`` for ResNet50.
@@ -122,73 +273,83 @@ def ResNet(
             See :mod:`keras_resnet.weights`.
         data_format: ``"channels_last"`` or ``"channels_first"``.
         name: name of the model.
-        stride_in_last_block: keras.applications' ResNetV2 layout: every stage but the
-            last subsamples in its last block, whose shortcut is then a strided
+        stride_in_last_block: keras.applications' ResNetV2 arrangement: every stage but
+            the last subsamples in its last block, whose shortcut is then a strided
             identity (a 1x1 max-pool), while each first block keeps stride 1. Only
             needed for keras.applications' V2 weights:
             ``ResNet50V2(use_bias=True, stride_in_last_block=True)``. The stage outputs
             of :func:`feature_extractor` are then subsampled one stage early.
+        config: the whole architecture as one :class:`ResNetConfig`, instead of the
+            arguments above; those must then keep their defaults.
 
     Returns:
-        A ``keras.Model`` mapping images to class probabilities (or features).
+        A :class:`ResNetModel` mapping images to class probabilities (or features).
 
     Raises:
-        ValueError: on an unknown block type, variant, stem or pooling; depths and
-            widths of different lengths; ``num_classes < 1`` with ``include_top``; an
-            input smaller than the network's total stride; an ``input_tensor`` that is
-            not a Keras tensor; or weights that do not fit the architecture.
+        ValueError: on an architecture :class:`ResNetConfig` rejects; both ``config``
+            and architecture arguments; an unknown pooling; ``num_classes < 1`` with
+            ``include_top``; an input smaller than the network's total stride; an
+            ``input_tensor`` that is not a Keras tensor; or weights that do not fit
+            the architecture.
 
     Example:
         >>> model = ResNet(stage_depths=(2, 3, 4, 2), block_type="basic", num_classes=10)
+        >>> same = ResNet(config=resnet_config(model), num_classes=10)
     """
-    config = _check_config(
-        stage_depths,
-        block_type,
-        stage_widths,
-        variant,
-        stem_type,
-        pooling,
-        include_top,
-        num_classes,
-        weights,
+    architecture = dict(
+        stage_depths=stage_depths,
+        block_type=block_type,
+        stage_widths=stage_widths,
+        variant=variant,
+        stem_type=stem_type,
+        stem_width=stem_width,
+        groups=groups,
+        base_width=base_width,
+        se_ratio=se_ratio,
+        drop_path_rate=drop_path_rate,
+        zero_init_last=zero_init_last,
+        use_bias=use_bias,
+        stride_in_last_block=stride_in_last_block,
     )
-    stage_widths = config["stage_widths"]
-    stem_type = config["stem_type"]
-    factory = ConvFactory(data_format, use_bias=use_bias)
+    config = _resolve_config(config, architecture)
+    _check_head(pooling, include_top, num_classes, weights)
+    factory = ConvFactory(data_format, use_bias=config.use_bias)
     inputs, image = _make_input(input_shape, input_tensor, factory)
-    _check_input_size(image, factory, stem_type, len(stage_depths))
+    _check_input_size(image, factory, config.stem_type, config.num_stages)
 
     x = image
     if include_preprocessing:
         x = _preprocessing(factory, image.shape[factory.channel_axis])(x)
-    preact = variant == "v2"
-    x = _stem(x, factory, stem_type, stem_width or stage_widths[0], preact)
+    preact = config.variant == "v2"
+    x = _stem(x, factory, config.stem_type, config.stem_width, preact)
 
-    total_blocks = sum(stage_depths)
+    total_blocks = sum(config.stage_depths)
     block_index = 0
-    block_class = BLOCK_TYPES[block_type]
-    for stage, (depth, width) in enumerate(zip(stage_depths, stage_widths, strict=True)):
+    block_class = BLOCK_CLASSES[config.block_type]
+    bottleneck_settings = (
+        dict(
+            groups=config.groups, base_width=config.base_width, stride_in_1x1=config.variant == "v1"
+        )
+        if config.block_type == "bottleneck"
+        else {}
+    )
+    stages = zip(config.stage_depths, config.stage_widths, strict=True)
+    for stage, (depth, width) in enumerate(stages):
         for block in range(depth):
             x = block_class(
                 width,
-                strides=_block_strides(
-                    stage, block, depth, len(stage_depths), stride_in_last_block
-                ),
+                strides=_block_strides(config, stage, block),
                 preact=preact,
-                avg_down=variant == "d",
-                zero_pad_shortcut=stem_type == "cifar",
-                se_ratio=se_ratio,
-                drop_path_rate=drop_path_rate * block_index / max(total_blocks - 1, 1),
-                zero_init_last=zero_init_last,
-                use_bias=use_bias,
+                avg_down=config.variant == "d",
+                zero_pad_shortcut=config.stem_type == "cifar",
+                se_ratio=config.se_ratio,
+                drop_path_rate=config.drop_path_rate * block_index / max(total_blocks - 1, 1),
+                zero_init_last=config.zero_init_last,
+                use_bias=config.use_bias,
                 data_format=factory.data_format,
-                subsample_shortcut=stride_in_last_block,
-                name=f"conv{stage + 2}_block{block + 1}",
-                **(
-                    dict(groups=groups, base_width=base_width, stride_in_1x1=variant == "v1")
-                    if block_type == "bottleneck"
-                    else {}
-                ),
+                stride_in_last_block=config.stride_in_last_block,
+                name=block_name(stage, block),
+                **bottleneck_settings,
             )(x)
             block_index += 1
     if preact:
@@ -208,51 +369,34 @@ def ResNet(
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D(data_format=factory.data_format, name="max_pool")(x)
 
-    model = keras.Model(inputs, x, name=name)
+    model = ResNetModel(inputs, x, name=name, resnet_config=config)
     if weights is not None:
         _load_weights(model, weights)
     return model
 
 
-def _check_config(
-    stage_depths,
-    block_type,
-    stage_widths,
-    variant,
-    stem_type,
-    pooling,
-    include_top,
-    num_classes,
-    weights,
-):
-    if block_type not in BLOCK_TYPES:
-        raise ValueError(f"Unknown block_type {block_type!r}: use one of {sorted(BLOCK_TYPES)}.")
-    if variant not in VARIANTS:
-        raise ValueError(f"Unknown variant {variant!r}: use one of {list(VARIANTS)}.")
-    if stem_type is None:
-        stem_type = "deep" if variant == "d" else "imagenet"
-    if stem_type not in STEM_TYPES:
-        raise ValueError(f"Unknown stem_type {stem_type!r}: use one of {list(STEM_TYPES)}.")
+def _resolve_config(config, architecture):
+    """The config given, or one made from the architecture arguments; never both."""
+    if config is None:
+        if architecture["stage_depths"] is None:
+            raise ValueError("Give stage_depths, e.g. stage_depths=(3, 4, 6, 3), or a config.")
+        return ResNetConfig(**architecture)
+    if not isinstance(config, ResNetConfig):
+        raise ValueError(f"config must be a ResNetConfig, got {type(config).__name__}.")
+    changed = sorted(
+        key for key, value in architecture.items() if value != _ARCHITECTURE_DEFAULTS[key]
+    )
+    if changed:
+        raise ValueError(
+            f"Got config and architecture arguments {changed}: give the architecture one "
+            "way, e.g. config=dataclasses.replace(config, ...)."
+        )
+    return config
+
+
+def _check_head(pooling, include_top, num_classes, weights):
     if pooling not in POOLINGS:
         raise ValueError(f"Unknown pooling {pooling!r}: use None, 'avg' or 'max'.")
-    if variant == "v1" and block_type == "basic":
-        raise ValueError(
-            "variant='v1' moves the stride to the bottleneck's first 1x1 conv; a basic "
-            "block has none. Use variant='v1.5' with block_type='basic'."
-        )
-    if not stage_depths or any(int(d) != d or d < 1 for d in stage_depths):
-        raise ValueError(
-            f"stage_depths must be a non-empty list of positive block counts, got {stage_depths!r}."
-        )
-    if stage_widths is None:
-        stage_widths = CIFAR_WIDTHS if stem_type == "cifar" else IMAGENET_WIDTHS
-        stage_widths = stage_widths[: len(stage_depths)]
-    if len(stage_widths) != len(stage_depths):
-        example = tuple(64 * 2**i for i in range(len(stage_depths)))
-        raise ValueError(
-            f"stage_depths has {len(stage_depths)} stages but stage_widths has "
-            f"{len(stage_widths)}: give one width per stage, e.g. stage_widths={example}."
-        )
     if include_top and num_classes < 1:
         raise ValueError(
             f"num_classes must be at least 1 with include_top=True, got {num_classes}. "
@@ -262,17 +406,18 @@ def _check_config(
         raise ValueError(
             f"weights must be None, a file path or a published set name, got {weights!r}."
         )
-    return {"stage_widths": tuple(stage_widths), "stem_type": stem_type}
 
 
-def _block_strides(stage, block, depth, num_stages, stride_in_last_block):
+def _block_strides(config, stage, block):
     """A block's stride: 2 where its stage subsamples, else 1.
 
-    Every stage but the first subsamples in its first block; with ``stride_in_last_block``
-    (keras.applications' ResNetV2), every stage but the last subsamples in its last block.
+    Every stage but the first subsamples in its first block; with
+    ``stride_in_last_block`` (keras.applications' ResNetV2), every stage but the last
+    subsamples in its last block.
     """
-    if stride_in_last_block:
-        return 2 if stage < num_stages - 1 and block == depth - 1 else 1
+    if config.stride_in_last_block:
+        last_stage = stage == config.num_stages - 1
+        return 2 if not last_stage and block == config.stage_depths[stage] - 1 else 1
     return 2 if stage > 0 and block == 0 else 1
 
 
@@ -416,7 +561,7 @@ def canonical_name(name: str) -> str:
 
 
 def _make_constructor(model_name: str):
-    config = MODEL_CONFIGS[model_name]
+    row = _NAMED_ARCHITECTURES[model_name]
 
     def constructor(
         num_classes: int = 1000,
@@ -431,7 +576,7 @@ def _make_constructor(model_name: str):
         **kwargs,
     ) -> keras.Model:
         return ResNet(
-            **config,
+            **row,
             num_classes=num_classes,
             include_top=include_top,
             input_shape=input_shape,
@@ -444,7 +589,7 @@ def _make_constructor(model_name: str):
             **kwargs,
         )
 
-    settings = ", ".join(f"{key}={value!r}" for key, value in config.items())
+    settings = ", ".join(f"{key}={value!r}" for key, value in row.items())
     constructor.__name__ = constructor.__qualname__ = model_name
     constructor.__doc__ = f"""Builds {model_name}: ``ResNet({settings})``.
 
@@ -463,7 +608,8 @@ def _make_constructor(model_name: str):
             ``zero_init_last``, ``data_format``, ``use_bias``, ``stride_in_last_block``).
 
     Returns:
-        A ``keras.Model``.
+        A :class:`ResNetModel`, whose :func:`resnet_config` is ``MODEL_CONFIGS[{model_name!r}]``
+        unless ``**kwargs`` change the architecture.
 
     Raises:
         ValueError: see :func:`ResNet`.
@@ -510,27 +656,23 @@ def feature_extractor(model: keras.Model) -> keras.Model:
     ``model``.
 
     Args:
-        model: a model built by this library.
+        model: a model built by this library, or loaded from a file it saved.
 
     Returns:
-        A ``keras.Model`` from the same inputs to a dict of stage outputs.
+        A ``keras.Model`` from the same inputs to a dict of stage outputs, one per
+        stage of the model's :class:`ResNetConfig` (C2..C4 for the CIFAR networks).
 
     Raises:
-        ValueError: if the model has no ``conv{n}_block{m}`` layers.
+        ValueError: if the model carries no :class:`ResNetConfig` (see
+            :func:`resnet_config`).
 
     Example:
         >>> backbone = feature_extractor(ResNet50(include_top=False))
         >>> features = backbone(keras.ops.zeros((1, 224, 224, 3)))   # features["C5"]
     """
-    last_blocks: dict[int, layers.Layer] = {}
-    for layer in model.layers:
-        match = re.fullmatch(r"conv(\d+)_block(\d+)", layer.name)
-        if match:
-            last_blocks[int(match.group(1))] = layer
-    if not last_blocks:
-        raise ValueError(
-            f"{model.name} has no 'conv<stage>_block<n>' layers: feature_extractor takes "
-            "models built by keras_resnet."
-        )
-    outputs = {f"C{stage}": last_blocks[stage].output for stage in sorted(last_blocks)}
+    config = resnet_config(model)
+    outputs = {
+        f"C{stage + 2}": model.get_layer(block_name(stage, depth - 1)).output
+        for stage, depth in enumerate(config.stage_depths)
+    }
     return keras.Model(_single_or_list(model.inputs), outputs, name=f"{model.name}_features")

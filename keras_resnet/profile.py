@@ -8,13 +8,19 @@ convention of the ResNet paper and of torchvision's model table (ResNet50:
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import keras
 
-from keras_resnet.layers import Bottleneck, _ResidualBlock
-from keras_resnet.models import MODEL_CONFIGS, get_model
+from keras_resnet.layers import Bottleneck
+from keras_resnet.models import (
+    MODEL_CONFIGS,
+    block_name,
+    canonical_name,
+    get_model,
+    resnet_config,
+    stage_name,
+)
 
 
 @dataclass
@@ -79,6 +85,9 @@ def profile_model(
 ) -> ModelProfile:
     """Counts the parameters and multiply-adds of a model, per stage.
 
+    Stages come from the model's :class:`~keras_resnet.config.ResNetConfig`: the
+    layers before the first block are the stem, those after the last block the head.
+
     Args:
         model: a model built by this library, or a model name such as ``"resnet50"``.
         image_size: height and width to count at, where the model leaves them open.
@@ -88,7 +97,8 @@ def profile_model(
         A :class:`ModelProfile`.
 
     Raises:
-        ValueError: on an unknown model name or an input too small for the model.
+        ValueError: on an unknown model name, an input too small for the model, or a
+            model that carries no config (see :func:`keras_resnet.models.resnet_config`).
 
     Example:
         >>> profile_model("resnet50").gflops   # 4.09
@@ -97,21 +107,30 @@ def profile_model(
         model = get_model(model, num_classes=num_classes, input_shape=(image_size, image_size, 3))
     else:
         model = _with_input_size(model, image_size)
-    stages: dict[str, StageProfile] = {}
+    config = resnet_config(model)
+    stage_of_block = {
+        block_name(stage, block): stage
+        for stage, depth in enumerate(config.stage_depths)
+        for block in range(depth)
+    }
+    stages: dict[str, StageProfile] = {"stem": StageProfile("stem", ())}
+    for stage, depth in enumerate(config.stage_depths):
+        first_block = model.get_layer(block_name(stage, 0))
+        stages[stage_name(stage)] = StageProfile(
+            stage_name(stage), (), blocks=depth, layout=_block_layout(first_block)
+        )
+    current = stages["stem"]
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        stage_name = _stage_of(layer.name)
-        stage = stages.get(stage_name)
-        if stage is None:
-            stage = stages[stage_name] = StageProfile(stage_name, ())
-        stage.output_shape = tuple(layer.output.shape[1:])
-        stage.trainable_params += _count(layer.trainable_weights)
-        stage.non_trainable_params += _count(layer.non_trainable_weights)
-        stage.macs += layer_macs(layer)
-        if isinstance(layer, _ResidualBlock):
-            stage.blocks += 1
-            stage.layout = stage.layout or _block_layout(layer)
+        if layer.name in stage_of_block:
+            current = stages[stage_name(stage_of_block[layer.name])]
+        elif current is not stages["stem"]:
+            current = stages.setdefault("head", StageProfile("head", ()))
+        current.output_shape = tuple(layer.output.shape[1:])
+        current.trainable_params += _count(layer.trainable_weights)
+        current.non_trainable_params += _count(layer.non_trainable_weights)
+        current.macs += layer_macs(layer)
     return ModelProfile(
         model.name,
         tuple(model.input_shape[1:]),
@@ -207,7 +226,7 @@ def model_table(names=None, image_size: int = 224) -> list[ModelProfile]:
     """
     profiles = []
     for name in names or MODEL_CONFIGS:
-        cifar = MODEL_CONFIGS.get(name, {}).get("stem_type") == "cifar"
+        cifar = MODEL_CONFIGS[canonical_name(name)].stem_type == "cifar"
         size, classes = (32, 10) if cifar else (image_size, 1000)
         profile = profile_model(name, image_size=size, num_classes=classes)
         profile.name = name
@@ -253,15 +272,6 @@ def _with_input_size(model, image_size):
                 batch_shape[axis] = batch_shape[axis] or image_size
             layer_config["config"]["batch_shape"] = batch_shape
     return model.__class__.from_config(config)
-
-
-def _stage_of(layer_name):
-    match = re.match(r"(conv\d+)_block\d+$", layer_name)
-    if match:
-        return match.group(1)
-    if layer_name.startswith("stem") or layer_name == "preprocessing":
-        return "stem"
-    return "head"
 
 
 def _block_layout(block):

@@ -8,7 +8,7 @@ import pytest
 from conftest import to_numpy
 from keras import layers
 
-from keras_resnet.batch_norm import BatchNormalization
+from keras_resnet.layers.batch_norm import BatchNormalization
 
 BACKEND = keras.backend.backend()
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import to_numpy
 from keras import layers
 
-from keras_resnet.conv import Conv2D
+from keras_resnet.layers.conv import Conv2D
 
 
 def _tiny_model(conv_class, kernel_size, use_bias):

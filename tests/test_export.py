@@ -17,10 +17,33 @@ FORMAT_PATHS = {"savedmodel": "servable", "onnx": "model.onnx", "tflite": "model
 SUPPORTED = [name for name, backends in export.FORMATS.items() if BACKEND in backends]
 
 
+def randomized(model: keras.Model, seed: int = 0) -> keras.Model:
+    """``model`` with every weight random, BN gammas, betas and statistics included.
+
+    A fresh model's zero-initialised last gammas silence every residual branch, and its
+    BN statistics are 0 and 1: a comparison on it would see only the stem and head.
+    """
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        shape = tuple(weight.shape)
+        # Scales that keep activations of order one through every block, so that the
+        # softmax does not saturate: small gammas, He-scaled kernels.
+        if weight.path.endswith("gamma"):
+            value = rng.uniform(0.2, 0.6, shape)
+        elif weight.path.endswith("moving_variance"):
+            value = rng.uniform(0.5, 1.5, shape)
+        elif weight.path.endswith("kernel"):
+            value = rng.normal(0.0, (2.0 / np.prod(shape[:-1])) ** 0.5, shape)
+        else:
+            value = rng.normal(0.0, 0.2, shape)
+        weight.assign(value.astype(weight.dtype))
+    return model
+
+
 @pytest.fixture(scope="module")
 def model():
     # Open height and width, as the library builds models by default.
-    return keras_resnet.ResNet20(num_classes=3)
+    return randomized(keras_resnet.ResNet20(num_classes=3))
 
 
 def run_artifact(format: str, path: str, images: np.ndarray) -> np.ndarray:
@@ -50,6 +73,20 @@ def run_artifact(format: str, path: str, images: np.ndarray) -> np.ndarray:
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
+def test_randomized_reaches_every_residual_branch(model):
+    fresh = keras_resnet.ResNet20(num_classes=3)
+    fresh.set_weights(model.get_weights())
+    images = random_images(2, 32, seed=4)
+    before = to_numpy(fresh(images, training=False))
+    # Silencing one block's last BN in the last stage changes the output.
+    gamma = fresh.get_layer("conv4_block3").weights
+    (last_gamma,) = [w for w in gamma if w.path.endswith("bn2/gamma")]
+    last_gamma.assign(np.zeros(last_gamma.shape, last_gamma.dtype))
+    assert np.abs(to_numpy(fresh(images, training=False)) - before).max() > 1e-3
+    # And the outputs are not saturated, so a comparison at 1e-4 means something.
+    assert before.max() < 0.99
+
+
 @pytest.mark.parametrize("format", list(export.FORMATS))
 def test_artifact_predicts_like_the_keras_model(format, model, tmp_path):
     path = str(tmp_path / FORMAT_PATHS[format])
@@ -67,7 +104,7 @@ def test_artifact_predicts_like_the_keras_model(format, model, tmp_path):
 
 
 def test_model_file_exports_with_its_saved_size_and_class_names(tmp_path):
-    model = keras_resnet.ResNet20(num_classes=3)
+    model = randomized(keras_resnet.ResNet20(num_classes=3), seed=1)
     model_path = saving.save_model(
         model, tmp_path / "model.keras", class_names=["cat", "dog", "fox"], image_size=[24, 24]
     )
@@ -141,7 +178,7 @@ def test_a_failed_export_leaves_no_half_artifact_and_keeps_the_old_one(
 
 
 def test_export_command(tmp_path, capsys):
-    model = keras_resnet.ResNet20(num_classes=3)
+    model = randomized(keras_resnet.ResNet20(num_classes=3), seed=2)
     model_path = str(saving.save_model(model, tmp_path / "model.keras"))
     format = SUPPORTED[0]
     output = str(tmp_path / FORMAT_PATHS[format])

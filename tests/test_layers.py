@@ -209,9 +209,9 @@ def test_zero_init_v2_block_equals_its_shortcut(block_class):
 
 
 @pytest.mark.parametrize("block_class", [BasicBlock, Bottleneck])
-def test_subsample_shortcut_is_a_strided_identity_of_the_raw_input(block_class):
+def test_stride_in_last_block_is_a_strided_identity_of_the_raw_input(block_class):
     # keras.applications' ResNetV2 layout: a block that strides but keeps its width.
-    block = block_class(_same_width(block_class), strides=2, preact=True, subsample_shortcut=True)
+    block = block_class(_same_width(block_class), strides=2, preact=True, stride_in_last_block=True)
     x, y = _build(block)
     (subsample,) = block.shortcut_layers
     assert isinstance(subsample, layers.MaxPooling2D)
@@ -481,7 +481,7 @@ LAYER_FACTORIES = {
     "bottleneck_v1": lambda: Bottleneck(8, strides=2, stride_in_1x1=True, use_bias=True),
     "resnext_d": lambda: Bottleneck(8, strides=2, groups=4, base_width=16, avg_down=True),
     "v2": lambda: Bottleneck(4, preact=True, zero_init_last=False),
-    "v2_subsample": lambda: Bottleneck(4, strides=2, preact=True, subsample_shortcut=True),
+    "v2_subsample": lambda: Bottleneck(4, strides=2, preact=True, stride_in_last_block=True),
     "cifar": lambda: BasicBlock(32, strides=2, zero_pad_shortcut=True),
     "drop_path": lambda: DropPath(0.2, seed=3),
     "squeeze_excite": lambda: SqueezeExcite(0.5),

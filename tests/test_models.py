@@ -85,23 +85,23 @@ def _probabilities(model, x):
 @pytest.mark.parametrize("name", list(MODEL_CONFIGS))
 def test_named_model(name, release_memory):
     config = MODEL_CONFIGS[name]
-    cifar = config.get("stem_type") == "cifar"
+    cifar = config.stem_type == "cifar"
     model = getattr(keras_resnet, name)(num_classes=NUM_CLASSES, input_shape=(32, 32, 3))
     assert model.name == name.lower()
     probs = _probabilities(model, random_images(2, 32))
     assert probs.shape == (2, NUM_CLASSES)
 
     # One block per entry of the depth table, however deep the stage.
-    assert _blocks_per_stage(model) == list(config["stage_depths"])
+    assert _blocks_per_stage(model) == list(config.stage_depths)
     # Only the first block of each stage but the first one downsamples.
-    for stage, depth in enumerate(config["stage_depths"], start=2):
+    for stage, depth in enumerate(config.stage_depths, start=2):
         for block in range(1, depth + 1):
             strides = model.get_layer(f"conv{stage}_block{block}").strides
             assert strides == (2 if stage > 2 and block == 1 else 1)
 
     # Global average pooling feeds a classifier as wide as the last stage's output.
     classifier = model.get_layer("predictions")
-    last_block = model.get_layer(f"conv{len(config['stage_depths']) + 1}_block1")
+    last_block = model.get_layer(f"conv{config.num_stages + 1}_block1")
     features = last_block.output_channels
     assert features == (64 if cifar else 512 * last_block.expansion)
     assert tuple(classifier.kernel.shape) == (features, NUM_CLASSES)
@@ -110,7 +110,7 @@ def test_named_model(name, release_memory):
 
     first_block = model.get_layer("conv2_block1")
     if isinstance(first_block, Bottleneck):
-        width, groups = FIRST_STAGE_WIDTH.get(name, 64), config.get("groups", 1)
+        width, groups = FIRST_STAGE_WIDTH.get(name, 64), config.groups
         conv2 = sublayers(first_block)["conv2"]
         assert tuple(conv2.kernel.shape) == (3, 3, width // groups, width)
 
@@ -211,8 +211,9 @@ def test_fit_lowers_the_loss_then_save_and_load(kind, tmp_path):
 def test_config_round_trip(kind):
     model = small_resnet(kind)
     config = model.get_config()
-    clone = keras.Model.from_config(copy.deepcopy(config))  # from_config consumes its input
+    clone = type(model).from_config(copy.deepcopy(config))  # from_config consumes its input
     assert clone.get_config() == config
+    assert keras_resnet.resnet_config(clone) == keras_resnet.resnet_config(model)
     assert [type(layer) for layer in clone.layers] == [type(layer) for layer in model.layers]
     assert [tuple(w.shape) for w in clone.weights] == [tuple(w.shape) for w in model.weights]
     assert trainable_count(clone) == trainable_count(model)

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from conftest import to_numpy
 
-from keras_resnet.batch_norm import BatchNormalization
-from keras_resnet.layers import DropPath
+from keras_resnet.layers import BatchNormalization, DropPath
 from keras_resnet.precise_bn import recompute_statistics
 
 

@@ -9,16 +9,13 @@ every other module of this package asks it rather than looking at layers.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import keras
 
 from keras_resnet import models
-from keras_resnet.layers import BasicBlock, Bottleneck
-
-_BLOCK_NAME = re.compile(r"conv(\d+)_block(\d+)")
+from keras_resnet.config import ResNetConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +65,7 @@ class Architecture:
 
 
 def architecture_of(model: keras.Model) -> Architecture:
-    """The architecture and layout of a model built by this library.
+    """The architecture and layout of a model built by this library, read off its config.
 
     Args:
         model: a model built by :func:`keras_resnet.ResNet` or a named constructor.
@@ -77,75 +74,47 @@ def architecture_of(model: keras.Model) -> Architecture:
         Its :class:`Architecture`.
 
     Raises:
-        ValueError: if the model has no residual blocks of this library.
+        ValueError: if the model carries no :class:`~keras_resnet.ResNetConfig` (see
+            :func:`keras_resnet.models.resnet_config`).
 
     Example:
         >>> architecture_of(keras_resnet.ResNet50D()).name
         'ResNet50D'
     """
-    blocks = [layer for layer in model.layers if isinstance(layer, BasicBlock | Bottleneck)]
-    if not blocks:
-        raise ValueError(f"{model.name} has no residual blocks: it is not a keras_resnet model.")
-    names = {layer.name for layer in model.layers}
-    first = blocks[0]
+    config = models.resnet_config(model)
     layout = {}
-    if first.stride_in_1x1:
+    if config.variant == "v1":
         layout["variant"] = "v1"
-    if first.use_bias:
+    if config.use_bias:
         layout["use_bias"] = True
-    if first.subsample_shortcut:
+    if config.stride_in_last_block:
         layout["stride_in_last_block"] = True
-    signature = _model_signature(blocks, names)
-    configs = models.MODEL_CONFIGS.items()
-    matches = (key for key, config in configs if _config_signature(config) == signature)
-    name = next(matches, None)
+    named = _weight_shapes(config)
+    name = next(
+        (key for key, row in models.MODEL_CONFIGS.items() if _weight_shapes(row) == named), None
+    )
     return Architecture(
         name=name,
         layout=layout,
-        preact=first.preact,
-        avg_down=first.avg_down,
-        deep_stem="stem_conv3" in names,
-        include_preprocessing="preprocessing" in names,
+        preact=config.variant == "v2",
+        avg_down=config.variant == "d",
+        deep_stem=config.stem_type == "deep",
+        include_preprocessing=any(layer.name == "preprocessing" for layer in model.layers),
         model_name=model.name,
     )
 
 
-def _model_signature(blocks, layer_names):
-    depths, widths = {}, {}
-    for block in blocks:
-        stage = int(_BLOCK_NAME.fullmatch(block.name)[1])
-        depths[stage] = depths.get(stage, 0) + 1
-        widths[stage] = block.filters
-    first = blocks[0]
-    stem = "deep" if "stem_conv3" in layer_names else "imagenet"
-    if "stem_pool" not in layer_names:
-        stem = "cifar"
-    return (
-        tuple(depths[stage] for stage in sorted(depths)),
-        tuple(widths[stage] for stage in sorted(widths)),
-        "basic" if isinstance(first, BasicBlock) else "bottleneck",
-        first.groups,
-        first.base_width,
-        first.preact,
-        first.avg_down,
-        stem,
-        first.se_ratio,
-    )
+def _weight_shapes(config: ResNetConfig) -> ResNetConfig:
+    """The config with what published weights do not fix set to the named rows' values.
 
-
-def _config_signature(config):
-    variant = config.get("variant", "v1.5")
-    stem = config.get("stem_type") or ("deep" if variant == "d" else "imagenet")
-    depths = tuple(config["stage_depths"])
-    default_widths = models.CIFAR_WIDTHS if stem == "cifar" else models.IMAGENET_WIDTHS
-    return (
-        depths,
-        tuple(config.get("stage_widths") or default_widths[: len(depths)]),
-        config.get("block_type", "bottleneck"),
-        config.get("groups", 1),
-        config.get("base_width", 64),
-        variant == "v2",
-        variant == "d",
-        stem,
-        config.get("se_ratio"),
+    Layout (v1 stride, conv biases, the V2 stride arrangement) is told apart by
+    ``Architecture.layout``; drop path and zero-init only shape training.
+    """
+    return dataclasses.replace(
+        config,
+        variant="v1.5" if config.variant == "v1" else config.variant,
+        use_bias=False,
+        stride_in_last_block=False,
+        drop_path_rate=0.0,
+        zero_init_last=True,
     )

@@ -2,31 +2,30 @@
 
 Both blocks are plain ``keras.layers.Layer`` subclasses built from ``keras.layers``
 and ``keras.ops``, so they run unchanged on the TensorFlow, JAX and PyTorch backends;
-their batch norm (``keras_resnet.batch_norm``) takes the backend's fused kernel
-where one exists. One block class covers every variant through its arguments:
+their batch norm and convs (``batch_norm.py``, ``conv.py``) take the backend's fast
+path where one was measured faster. One block class covers every variant through its arguments:
 
 * stride placement: v1.5 (on the 3x3 conv, the default) or v1 (on the first 1x1 conv);
 * ResNeXt and wide ResNets: ``groups`` and ``base_width`` of the bottleneck;
 * ResNet-D: ``avg_down`` (average-pool, then a stride-1 projection in the shortcut);
 * ResNet V2: ``preact`` (BN-ReLU before each conv, He et al. 2016, "Identity Mappings");
-* keras.applications' ResNetV2: ``subsample_shortcut`` (a strided identity shortcut);
+* keras.applications' ResNetV2: ``stride_in_last_block`` (a strided identity shortcut);
 * squeeze-and-excitation (``se_ratio``) and stochastic depth (``drop_path_rate``).
 """
 
 from __future__ import annotations
 
 import keras
-from keras import layers, ops
+from keras import layers
 
-from keras_resnet.batch_norm import BatchNormalization
-from keras_resnet.conv import Conv2D
+from keras_resnet.layers.batch_norm import BatchNormalization
+from keras_resnet.layers.conv import Conv2D
+from keras_resnet.layers.extras import DropPath, SqueezeExcite, ZeroPadShortcut
 
 # torch's BatchNorm defaults, which the published ResNet recipes were tuned with.
 # Keras's default momentum of 0.99 makes short runs evaluate badly.
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
-
-_SERIALIZABLE_PACKAGE = "keras_resnet"
 
 
 def he_normal_fan_out() -> keras.initializers.Initializer:
@@ -97,146 +96,6 @@ class ConvFactory:
         return layers.ReLU(dtype=self.dtype, name=name)
 
 
-@keras.saving.register_keras_serializable(package=_SERIALIZABLE_PACKAGE)
-class DropPath(layers.Layer):
-    """Stochastic depth: drops a whole residual branch per sample while training.
-
-    Surviving branches are scaled by ``1 / (1 - rate)`` so the expected output is
-    unchanged and inference needs no rescaling (Huang et al. 2016).
-
-    Args:
-        rate: probability of dropping the branch of one sample, in [0, 1).
-        seed: optional seed of the random drops.
-
-    Example:
-        >>> drop = DropPath(0.1)
-        >>> y = drop(keras.ops.ones((4, 8, 8, 16)), training=True)
-    """
-
-    def __init__(self, rate=0.0, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"DropPath rate must be in [0, 1), got {rate}.")
-        self.rate = rate
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=None):
-        if not training or self.rate == 0.0:
-            return inputs
-        keep = 1.0 - self.rate
-        mask_shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
-        noise = keras.random.uniform(mask_shape, seed=self.seed_generator, dtype=inputs.dtype)
-        mask = ops.cast(noise < keep, inputs.dtype)
-        return inputs * mask / ops.cast(keep, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
-
-
-@keras.saving.register_keras_serializable(package=_SERIALIZABLE_PACKAGE)
-class SqueezeExcite(layers.Layer):
-    """Squeeze-and-excitation: rescales channels by a gate learnt from their means.
-
-    Args:
-        ratio: width of the bottleneck layer relative to the channel count.
-        data_format: ``"channels_last"`` or ``"channels_first"``.
-
-    Example:
-        >>> se = SqueezeExcite(0.25)
-        >>> y = se(keras.ops.ones((2, 8, 8, 64)))
-    """
-
-    def __init__(self, ratio=0.25, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        if not 0.0 < ratio <= 1.0:
-            raise ValueError(f"SqueezeExcite ratio must be in (0, 1], got {ratio}.")
-        self.ratio = ratio
-        self.data_format = data_format or keras.config.image_data_format()
-
-    def build(self, input_shape):
-        channel_axis = -1 if self.data_format == "channels_last" else 1
-        channels = input_shape[channel_axis]
-        self.pool = layers.GlobalAveragePooling2D(
-            data_format=self.data_format, keepdims=True, dtype=self.dtype_policy, name="pool"
-        )
-        conv_settings = dict(data_format=self.data_format, dtype=self.dtype_policy)
-        self.reduce = layers.Conv2D(
-            max(1, int(channels * self.ratio)),
-            1,
-            activation="relu",
-            name="reduce",
-            **conv_settings,
-        )
-        self.expand = layers.Conv2D(
-            channels, 1, activation="sigmoid", name="expand", **conv_settings
-        )
-        _build_chain([self.pool, self.reduce, self.expand], input_shape)
-
-    def call(self, inputs):
-        return inputs * self.expand(self.reduce(self.pool(inputs)))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "ratio": self.ratio, "data_format": self.data_format}
-
-
-@keras.saving.register_keras_serializable(package=_SERIALIZABLE_PACKAGE)
-class ZeroPadShortcut(layers.Layer):
-    """The parameter-free shortcut of the CIFAR ResNets (option A of He et al. 2015).
-
-    Subsamples by striding and pads the new channels with zeros, so the deep CIFAR
-    networks keep the paper's parameter counts.
-
-    Args:
-        channels: output channels (at least the input's).
-        strides: spatial subsampling factor.
-        data_format: ``"channels_last"`` or ``"channels_first"``.
-
-    Example:
-        >>> y = ZeroPadShortcut(32, 2)(keras.ops.ones((1, 8, 8, 16)))   # (1, 4, 4, 32)
-    """
-
-    def __init__(self, channels, strides=1, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        self.channels = channels
-        self.strides = strides
-        self.data_format = data_format or keras.config.image_data_format()
-
-    def call(self, inputs):
-        s = self.strides
-        if self.data_format == "channels_last":
-            x = inputs[:, ::s, ::s, :]
-            extra = self.channels - x.shape[-1]
-            return ops.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
-        x = inputs[:, :, ::s, ::s]
-        extra = self.channels - x.shape[1]
-        return ops.pad(x, [[0, 0], [extra // 2, extra - extra // 2], [0, 0], [0, 0]])
-
-    def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        channel_axis = -1 if self.data_format == "channels_last" else 1
-        spatial_axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
-        for axis in spatial_axes:
-            if shape[axis] is not None:
-                shape[axis] = -(-shape[axis] // self.strides)
-        shape[channel_axis] = self.channels
-        return tuple(shape)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "channels": self.channels,
-            "strides": self.strides,
-            "data_format": self.data_format,
-        }
-
-
 def _build_chain(chain, shape):
     """Builds layers that run one after another; returns the shape coming out."""
     for layer in chain:
@@ -251,11 +110,21 @@ def _run_chain(chain, x):
     return x
 
 
-class _ResidualBlock(layers.Layer):
+class ResidualBlock(layers.Layer):
     """What the basic and bottleneck blocks share: shortcut, SE, drop path, the sum.
 
-    Subclasses set ``expansion`` and implement ``_branch(factory, in_channels)``,
-    which returns the layers of the residual branch f(x) in order.
+    ``y = shortcut(x) + drop_path(se(f(x)))``, then a ReLU for the post-activation
+    forms. Subclasses set ``expansion`` (output channels per filter) and implement
+    ``_branch(factory, in_channels)``, which returns the layers of the residual branch
+    f(x) in order. The arguments are those of :class:`BasicBlock` and
+    :class:`Bottleneck`.
+
+    Raises:
+        ValueError: on non-positive filters, strides, groups or base width.
+
+    Example:
+        >>> isinstance(BasicBlock(64), ResidualBlock)
+        True
     """
 
     expansion = 1
@@ -275,7 +144,7 @@ class _ResidualBlock(layers.Layer):
         zero_init_last: bool = True,
         use_bias: bool = False,
         data_format: str | None = None,
-        subsample_shortcut: bool = False,
+        stride_in_last_block: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -298,7 +167,7 @@ class _ResidualBlock(layers.Layer):
         self.zero_init_last = zero_init_last
         self.use_bias = use_bias
         self.data_format = data_format or keras.config.image_data_format()
-        self.subsample_shortcut = subsample_shortcut
+        self.stride_in_last_block = stride_in_last_block
 
     @property
     def output_channels(self) -> int:
@@ -313,7 +182,9 @@ class _ResidualBlock(layers.Layer):
         return ConvFactory(self.data_format, self.dtype_policy, self.use_bias)
 
     def _subsamples(self, in_channels) -> bool:
-        return self.subsample_shortcut and self.strides > 1 and in_channels == self.output_channels
+        return (
+            self.stride_in_last_block and self.strides > 1 and in_channels == self.output_channels
+        )
 
     def _shortcut(self, factory, in_channels):
         """Identity when shapes match, else a subsampling, a (pooled) projection or zero padding."""
@@ -439,12 +310,20 @@ class _ResidualBlock(layers.Layer):
             "zero_init_last": self.zero_init_last,
             "use_bias": self.use_bias,
             "data_format": self.data_format,
-            "subsample_shortcut": self.subsample_shortcut,
+            "stride_in_last_block": self.stride_in_last_block,
         }
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # Files saved by release 0.1 name stride_in_last_block "subsample_shortcut".
+        if "subsample_shortcut" in config:
+            config["stride_in_last_block"] = config.pop("subsample_shortcut")
+        return cls(**config)
 
-@keras.saving.register_keras_serializable(package=_SERIALIZABLE_PACKAGE)
-class BasicBlock(_ResidualBlock):
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class BasicBlock(ResidualBlock):
     """The two-conv residual block of ResNet18/34 and the CIFAR ResNets.
 
     ``y = relu(x + bn(conv3x3(relu(bn(conv3x3(x))))))``, with a 1x1 projection on
@@ -464,9 +343,10 @@ class BasicBlock(_ResidualBlock):
             identity (Goyal et al. 2017); for V2 blocks the last conv starts at zero.
         use_bias: give convs a bias.
         data_format: ``"channels_last"`` or ``"channels_first"``.
-        subsample_shortcut: when the block strides but keeps its channel count, the
-            shortcut subsamples the block input (a 1x1 max-pool with the block's stride,
-            as keras.applications' ResNetV2) instead of projecting it.
+        stride_in_last_block: the block belongs to a network in keras.applications'
+            ResNetV2 arrangement, where the last block of a stage subsamples: when it
+            strides but keeps its channel count, its shortcut subsamples the block input
+            (a 1x1 max-pool with the block's stride) instead of projecting it.
         groups, base_width, stride_in_1x1: accepted for a uniform signature; a basic
             block has no grouped or 1x1 convs, so they must keep their defaults.
         **kwargs: ``name``, ``dtype`` and the other ``keras.layers.Layer`` arguments.
@@ -499,8 +379,8 @@ class BasicBlock(_ResidualBlock):
         ]
 
 
-@keras.saving.register_keras_serializable(package=_SERIALIZABLE_PACKAGE)
-class Bottleneck(_ResidualBlock):
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class Bottleneck(ResidualBlock):
     """The 1x1-3x3-1x1 residual block of ResNet50 and deeper, ResNeXt and wide ResNets.
 
     The 3x3 conv works at ``width = filters * base_width / 64 * groups`` channels and
@@ -522,9 +402,10 @@ class Bottleneck(_ResidualBlock):
         zero_init_last: start the last BN's gamma (V2: the last conv) at zero.
         use_bias: give convs a bias.
         data_format: ``"channels_last"`` or ``"channels_first"``.
-        subsample_shortcut: when the block strides but keeps its channel count, the
-            shortcut subsamples the block input (a 1x1 max-pool with the block's stride,
-            as keras.applications' ResNetV2) instead of projecting it.
+        stride_in_last_block: the block belongs to a network in keras.applications'
+            ResNetV2 arrangement, where the last block of a stage subsamples: when it
+            strides but keeps its channel count, its shortcut subsamples the block input
+            (a 1x1 max-pool with the block's stride) instead of projecting it.
         **kwargs: ``name``, ``dtype`` and the other ``keras.layers.Layer`` arguments.
 
     Raises:
