@@ -110,9 +110,6 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> tuple[keras.Mod
             "as written by model.save or keras-resnet train)."
         )
     metadata = read_metadata(path)
-    # Registers the recipe's loss and layers so that compiled models deserialize.
-    import keras_resnet.training  # noqa: F401
-
     try:
         model = keras.saving.load_model(path, compile=compile)
     except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:

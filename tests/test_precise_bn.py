@@ -9,7 +9,7 @@ from conftest import to_numpy
 
 from keras_resnet.batch_norm import BatchNormalization
 from keras_resnet.layers import DropPath
-from keras_resnet.precise_bn import recompute_statistics
+from keras_resnet.training.precise_bn import recompute_statistics
 
 
 def _images(count, seed):

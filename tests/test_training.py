@@ -522,7 +522,7 @@ def _moving_statistics(model):
 @pytest.mark.parametrize("recompute", [True, False])
 def test_fit_recomputes_batch_norm_statistics_from_unaugmented_training_images(tmp_path, recompute):
     from keras_resnet.data import load_data
-    from keras_resnet.precise_bn import recompute_statistics
+    from keras_resnet.training.precise_bn import recompute_statistics
 
     images, labels = colour_arrays(48)
     data = load_data((images, labels), batch_size=8, validation_split=0.25)
@@ -610,10 +610,10 @@ def test_jax_batches_are_cut_to_divide_over_the_devices(count, expected):
     images, labels = colour_arrays(count or 15)
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
     distribution = distribute.Distribution("dataparallel", num_replicas=2)
-    divisible = training._divisible_batches(dataset, distribution, 4, count)
+    divisible = training.divisible_batches(dataset, distribution, 4, count)
     sizes = [int(x.shape[0]) for x, y in divisible if x.shape[0] == y.shape[0]]
     assert sizes == expected
     if count is not None:  # known sizes keep a known length
         assert int(divisible.cardinality()) == len(expected)
     plain = distribute.Distribution("mirrored", num_replicas=2)
-    assert training._divisible_batches(dataset, plain, 4, count) is dataset
+    assert training.divisible_batches(dataset, plain, 4, count) is dataset
