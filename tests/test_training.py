@@ -555,6 +555,7 @@ def test_the_global_batch_is_per_replica_batch_times_replicas(tmp_path, capsys):
     result = training.train(
         (images, labels),
         tiny_model,
+        preset="photos",  # asked for: 16x16 arrays would get the small-image preset
         batch_size=4,
         epochs=1,
         validation_split=0,  # nothing to evaluate: the batch is the point here
@@ -570,6 +571,7 @@ def test_the_global_batch_is_per_replica_batch_times_replicas(tmp_path, capsys):
     assert metrics["batch_size"] == 12 and metrics["per_replica_batch_size"] == 4
     assert metrics["num_replicas"] == 3
     assert metrics["peak_learning_rate"] == pytest.approx(0.4 * 12 / 256)  # the photo rate
+    assert metrics["preset"] == "photos" and "preset: photos" in out
     assert int(result.model.optimizer.iterations) == math.ceil(metrics["num_train"] / 12)
 
 
