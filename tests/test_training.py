@@ -486,6 +486,10 @@ def test_digits_train_on_every_training_image_unless_asked(tmp_path, validation_
     assert np.isfinite(result.history["val_loss"]).all() == validated
     assert ("best_val_accuracy" in result.metrics) == validated
     assert (result.best_model_path is not None) == validated
+    with open(result.metrics_path, encoding="utf-8") as file:
+        text = file.read()
+    assert "NaN" not in text
+    assert (json.loads(text)["final_val_loss"] is None) != validated
 
 
 def test_digits_default_to_mixup_and_an_explicit_alpha_wins(tmp_path, monkeypatch):

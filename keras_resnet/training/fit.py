@@ -490,7 +490,9 @@ def _metrics(
     }
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         if history.get(key):
-            metrics[f"final_{key}"] = history[key][-1]
+            # JSON has no NaN: a value the epoch did not log (no validation) is null.
+            last = history[key][-1]
+            metrics[f"final_{key}"] = last if math.isfinite(last) else None
     logged = [value for value in history.get("val_accuracy", []) if math.isfinite(value)]
     if logged:
         metrics["best_val_accuracy"] = max(logged)
