@@ -2,9 +2,10 @@
 
 TensorFlow 2.21 logs through absl before absl is initialised, so its start-up lines
 (oneDNN, CUDA probing, CPU features) reach stderr whatever ``TF_CPP_MIN_LOG_LEVEL``
-says. When this process is the command and the user has not set
-``TF_CPP_MIN_LOG_LEVEL`` (theirs wins), :func:`quiet_startup` sets it and holds the
-libraries' start-up output back; a failed import shows it after all. It must run
+says, and absl reads no environment variable for them. When this process is the command
+and the user has not set ``TF_CPP_MIN_LOG_LEVEL`` (theirs wins), :func:`quiet_startup`
+sets it (for TensorFlow's later lines) and holds the libraries' start-up output on
+stderr back (absl's lines included); a failed import shows it after all. It must run
 before Keras is first imported, which is why ``keras_resnet/__init__.py`` enters it.
 """
 
@@ -50,7 +51,6 @@ def quiet_startup() -> Iterator[None]:
         yield
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_LEVEL
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", QUIET_LEVEL)
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
