@@ -51,6 +51,7 @@ def test_small_image_and_imagenet_presets_follow_the_papers():
     assert (imagenet.model, imagenet.image_size) == ("ResNet50", (224, 224))
     assert imagenet.base_learning_rate_for("sgd") == 0.1
     assert all(name == preset.preset for name, preset in PRESETS.items())
+    assert tuple(PRESETS) == config_lib.PRESET_NAMES  # the --preset choices
 
 
 def test_every_setting_has_a_one_line_help():

@@ -223,6 +223,10 @@ def check_optimizer(optimizer: str) -> str:
     return optimizer
 
 
+#: The embedded 8x8 digits. 16x16 keeps every stroke at a quarter of 32x32's cost; a run
+#: this short and small wants higher rates than ImageNet's; the digits have a test split,
+#: so every training image trains. Chosen on test errors over seeds 0-4, to be chosen
+#: again on a validation split (benchmarks/RESULTS.md).
 DIGITS = TrainConfig(
     preset="digits",
     model="ResNet20",
@@ -235,8 +239,17 @@ DIGITS = TrainConfig(
     base_learning_rates={"sgd": 0.8, "adamw": 0.012},
 )
 
+#: A folder of a few hundred to a few thousand photos trained from scratch: ImageNet's
+#: 0.1 per 256 trains too slowly there. Chosen on the validation split of 300 flower
+#: photos (benchmarks/RESULTS.md).
 PHOTOS = TrainConfig(preset="photos", base_learning_rates={"sgd": 0.4, "adamw": 1e-3})
 
+#: CIFAR-style images, trained at their stored size: the paper's recipe (He et al. 2015,
+#: section 4.2): ResNet20, batch 128, SGD momentum 0.9 at 0.1 per 128 images, weight
+#: decay 1e-4 in torch's coupled convention (1e-3 in Keras's decoupled one, see
+#: DEFAULT_WEIGHT_DECAY), crop and flip, no label smoothing, 10% held out (the paper's
+#: 5,000 of 50,000), cosine decay over a quarter of the paper's 164 epochs. Its settings
+#: are yet to be validated on CIFAR-10's 5,000 held-out training images.
 SMALL_IMAGES = TrainConfig(
     preset="small_images",
     model="ResNet20",
@@ -250,6 +263,8 @@ SMALL_IMAGES = TrainConfig(
     weight_decay=1e-3,
 )
 
+#: ImageNet scale: ResNet50 at 224x224 and the linear scaling rule's 0.1 per 256 images
+#: (Goyal et al. 2017), validated on the source's own validation split.
 IMAGENET = TrainConfig(
     preset="imagenet",
     model="ResNet50",
@@ -257,42 +272,13 @@ IMAGENET = TrainConfig(
     epochs=90,
     batch_size=256,
     validation_split=0.0,
-    base_learning_rates=dict(BASE_LEARNING_RATES),
 )
 
-# name -> the preset; PRESET_NOTES says what each is for and where it comes from.
 PRESETS: dict[str, TrainConfig] = {
     "digits": DIGITS,
     "photos": PHOTOS,
     "small_images": SMALL_IMAGES,
     "imagenet": IMAGENET,
-}
-
-PRESET_NOTES = {
-    "digits": (
-        "The embedded 8x8 digits: ResNet20 with stochastic depth 0.1 at 16x16 (every "
-        "stroke kept, a quarter of 32x32's cost), 30 epochs, batch 64, mixup 0.2, SGD "
-        "0.8 or AdamW 0.012 per 256 images, every training image trained on (the digits "
-        "have a test split). Chosen on test errors over seeds 0-4 (benchmarks/RESULTS.md)."
-    ),
-    "photos": (
-        "A folder of a few hundred to a few thousand photos, trained from scratch: "
-        "ResNet18, 30 epochs, batch 32, SGD 0.4 per 256 images (ImageNet's 0.1 trains "
-        "too slowly there), 20% held out. Chosen on 300 flower photos' validation split."
-    ),
-    "small_images": (
-        "CIFAR-style images (both sides at most 64 pixels), at their stored size: the "
-        "paper's recipe (He et al. 2015, section 4.2): ResNet20, batch 128, SGD momentum "
-        "0.9 at 0.1 per 128 images, weight decay 1e-4 in torch's convention (1e-3 in "
-        "Keras's decoupled one), crop and flip augmentation, cosine decay, 10% held out "
-        "(the paper's 5,000 of 50,000), 40 epochs (a quarter of the paper's 164). Yet to "
-        "be validated on CIFAR-10's 5,000 held-out training images."
-    ),
-    "imagenet": (
-        "ImageNet scale: ResNet50 at 224x224, batch 256 per device, 90 epochs, SGD 0.1 "
-        "per 256 images (Goyal et al. 2017), label smoothing 0.1, validation on the "
-        "source's own split."
-    ),
 }
 
 
