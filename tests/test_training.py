@@ -623,3 +623,22 @@ def test_jax_batches_are_cut_to_divide_over_the_devices(count, expected):
         assert int(divisible.cardinality()) == len(expected)
     plain = distribute.Distribution("mirrored", num_replicas=2)
     assert training.divisible_batches(dataset, plain, 4, count) is dataset
+
+
+def test_train_takes_a_config_and_reports_its_preset(tmp_path):
+    images, labels = colour_arrays(24)
+    config = training.PRESETS["small_images"].replace(
+        epochs=1, batch_size=8, validation_split=0.25, output=str(tmp_path), verbose=0
+    )
+    result = training.train((images, labels), tiny_model, config)
+    assert result.metrics["preset"] == "small_images"
+    assert result.metrics["peak_learning_rate"] == pytest.approx(0.1 * 8 / 128)
+    with open(result.metrics_path, encoding="utf-8") as file:
+        assert json.load(file)["preset"] == "small_images"
+    # Without a config the preset comes from the data: 16x16 arrays are small images.
+    chosen = training.train(
+        colour_arrays(300), tiny_model, epochs=1, output=tmp_path, run_name="chosen", verbose=0
+    )
+    assert chosen.metrics["preset"] == "small_images"
+    assert chosen.metrics["image_size"] == [SIZE, SIZE]
+    assert chosen.metrics["batch_size"] == training.PRESETS["small_images"].batch_size
