@@ -1,16 +1,21 @@
 """keras_resnet: ResNets for Keras 3 on TensorFlow, JAX and PyTorch."""
 
+from keras_resnet.console import quiet_startup
+
+with quiet_startup():  # the command's first screen is not TensorFlow's start-up log
+    import keras  # noqa: F401
+
 # Registers the recipe's loss, so keras.saving.load_model reloads compiled models.
-from keras_resnet import training  # noqa: E402
-from keras_resnet.config import ResNetConfig
-from keras_resnet.layers import (
+from keras_resnet import losses  # noqa: E402, F401
+from keras_resnet.config import ResNetConfig  # noqa: E402
+from keras_resnet.layers import (  # noqa: E402
     BasicBlock,
     Bottleneck,
     DropPath,
     SqueezeExcite,
     ZeroPadShortcut,
 )
-from keras_resnet.models import (
+from keras_resnet.models import (  # noqa: E402
     MODEL_CONFIGS,
     ResNet,
     ResNet18,

@@ -44,131 +44,64 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    import dataclasses
+
+    from keras_resnet.training.config import PRESETS, TrainConfig
+
     parser.add_argument(
         "--data",
         default=None,
         help="an image folder (one subfolder per class, optionally train/ val/ test/), "
         "tfds:NAME, or digits (default: the embedded digits, offline)",
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="any named model, case-insensitive (default: resnet20 for the digits, "
-        "resnet18 otherwise; see 'keras-resnet models')",
-    )
-    parser.add_argument(
-        "--image-size", type=_positive_int, help="resize images to N x N (digits: 16, else 224)"
-    )
-    parser.add_argument("--epochs", type=_positive_int, help="epochs (default: 30)")
-    parser.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        help="images per device and step (digits: 64, else 32)",
-    )
-    parser.add_argument(
-        "--lr",
-        type=_positive_float,
-        help="peak learning rate (default: per 256 images, SGD 0.4 for photos and 0.8 "
-        "for the digits, AdamW 1e-3 and 0.012, scaled linearly with the global batch; "
-        "ImageNet-scale runs want SGD 0.1 per 256)",
-    )
-    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
-    parser.add_argument("--weight-decay", type=_non_negative_float, help="decoupled weight decay")
-    parser.add_argument(
-        "--label-smoothing", type=_non_negative_float, default=0.1, help="default: 0.1"
-    )
-    parser.add_argument("--warmup-epochs", type=_non_negative_float, help="linear warm-up")
-    parser.add_argument(
-        "--augment",
-        choices=("basic", "shift", "randaugment", "none"),
-        default="basic",
-        help="training augmentation (default: basic; the digits get shifts, never flips)",
-    )
-    parser.add_argument(
-        "--mixup",
-        type=_non_negative_float,
-        metavar="ALPHA",
-        help="mixup alpha, 0 for none (default: 0.2 for the digits, 0 otherwise)",
-    )
-    parser.add_argument(
-        "--no-precise-bn",
-        action="store_true",
-        help="keep the batch-norm statistics that training averaged, instead of "
-        "recomputing them from un-augmented training images after training",
-    )
-    parser.add_argument(
-        "--validation-split",
-        type=_non_negative_float,
-        help="fraction held out for validation when the data has no val/ split "
-        "(default: 0.2; 0 for the digits, which have a test split)",
-    )
-    parser.add_argument(
-        "--mixed-precision",
-        choices=("bfloat16", "float16"),
-        help="compute in 16 bits (bfloat16 for recent CPUs and TPUs, float16 for GPUs)",
-    )
-    parser.add_argument(
-        "--early-stopping",
-        type=_positive_int,
-        metavar="PATIENCE",
-        help="stop after PATIENCE epochs without a better validation loss",
-    )
-    parser.add_argument("--output", default="saved_models", help="default: saved_models")
-    parser.add_argument("--run-name", help="run folder name (default: <model>-<data>)")
-    parser.add_argument(
-        "--resume", action="store_true", help="continue an interrupted run of the same name"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="default: 0")
-    parser.add_argument(
-        "--strategy",
-        choices=("auto", "mirrored", "multiworker", "dataparallel", "none"),
-        default="auto",
-        help="how to spread training over devices: mirrored (TensorFlow, one host), "
-        "multiworker (TensorFlow, hosts named in TF_CONFIG), dataparallel (JAX); "
-        "default auto: every GPU, or the devices of --devices",
-    )
-    parser.add_argument(
-        "--devices",
-        type=_positive_int,
-        metavar="N",
-        help="train on N devices: the first N GPUs, or on a machine without GPUs the "
-        "CPU split into N (TensorFlow or JAX backend); --batch-size is per device",
-    )
+    for field in dataclasses.fields(TrainConfig):
+        if field.metadata.get("cli", True):
+            _add_setting(parser, field, list(PRESETS.values()))
+
+
+def _add_setting(parser: argparse.ArgumentParser, field, presets) -> None:
+    """One train option from a TrainConfig field: its flag, type, choices and help."""
+    meta = field.metadata
+    flag = meta.get("flag", "--" + field.name.replace("_", "-"))
+    # Absent options stay absent, so that the config (or the preset) decides.
+    options: dict = {"dest": field.name, "default": argparse.SUPPRESS}
+    if isinstance(field.default, bool):
+        options["action"] = "store_false" if flag.startswith("--no-") else "store_true"
+    else:
+        check = meta.get("check")
+        if check == "positive" and "float" in str(field.type):
+            check = "positive_float"
+        options["type"] = CHECKS.get(check, str)
+        for key in ("choices", "metavar"):
+            if key in meta:
+                options[key] = meta[key]
+    values = {getattr(config, field.name) for config in presets}
+    if isinstance(field.default, bool) or field.name == "preset" or values == {None}:
+        default = ""
+    elif len(values) == 1:
+        default = f" (default: {_shown(values.pop())})"
+    else:
+        by_preset = (f"{config.preset} {_shown(getattr(config, field.name))}" for config in presets)
+        default = f" (default by preset: {', '.join(by_preset)})"
+    parser.add_argument(flag, help=(meta["help"] + default).replace("%", "%%"), **options)
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple):
+        return "x".join(str(side) for side in value)
+    return "auto" if value is None else str(value)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from keras_resnet import training
     from keras_resnet.models import canonical_name
 
-    if args.model is not None:
-        canonical_name(args.model)  # an unknown name fails before the data loads
-    if args.validation_split is not None and args.validation_split >= 1:
-        raise UsageError(f"--validation-split must be below 1, got {args.validation_split}")
+    settings = {name: value for name, value in vars(args).items() if name != "command"}
+    data = settings.pop("data")
+    if "model" in settings:
+        canonical_name(settings["model"])  # an unknown name fails before the data loads
     try:
-        result = training.train(
-            args.data,
-            args.model,
-            image_size=args.image_size,
-            batch_size=args.batch_size,
-            epochs=args.epochs,
-            validation_split=args.validation_split,
-            augment=None if args.augment == "none" else args.augment,
-            mixup=args.mixup,
-            recompute_batch_norm=not args.no_precise_bn,
-            seed=args.seed,
-            run_name=args.run_name,
-            optimizer=args.optimizer,
-            learning_rate=args.lr,
-            weight_decay=args.weight_decay,
-            label_smoothing=args.label_smoothing,
-            warmup_epochs=args.warmup_epochs,
-            mixed_precision=args.mixed_precision,
-            early_stopping=args.early_stopping,
-            output=args.output,
-            resume=args.resume,
-            strategy=args.strategy,
-            devices=args.devices,
-        )
+        result = training.train(data, **settings)
     except KeyboardInterrupt:
         print(
             "keras-resnet train: interrupted; run the same command with --resume to "
@@ -482,6 +415,23 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
     return value
+
+
+def _fraction(text: str) -> float:
+    value = _non_negative_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number below 1, got {value}")
+    return value
+
+
+# The ``check`` of a TrainConfig field -> the argparse type that enforces it.
+CHECKS = {
+    "positive": _positive_int,
+    "positive_float": _positive_float,
+    "non_negative": _non_negative_float,
+    "fraction": _fraction,
+    "integer": int,
+}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -25,6 +25,8 @@ from typing import Any
 
 import keras
 
+from keras_resnet import compat
+
 STRATEGIES = ("auto", "mirrored", "multiworker", "dataparallel", "none")
 
 
@@ -58,6 +60,24 @@ class Distribution:
                 yield
         else:
             yield
+
+    @contextlib.contextmanager
+    def fitting(self, model: keras.Model):
+        """Enter around ``model.fit``: the scope, plus Keras's multi-worker workarounds.
+
+        Args:
+            model: the compiled model about to be fitted.
+
+        Example:
+            >>> with distribution.fitting(model):
+            ...     model.fit(dataset, epochs=3)
+        """
+        with self.scope():
+            if self.name == "multiworker":
+                with compat.multiworker_fit(model, self.strategy):
+                    yield
+            else:
+                yield
 
     def global_batch_size(self, per_replica_batch_size: int) -> int:
         """Each replica takes ``per_replica_batch_size`` images of every global batch."""
@@ -375,63 +395,7 @@ def synchronize_batchnorm(model: keras.Model) -> keras.Model:
             "sync_batchnorm applies to the TensorFlow backend; JAX's DataParallel already "
             "normalises over the global batch, and torch trains on one device."
         )
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in compat.flatten_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.synchronized = True
     return model
-
-
-def _patch_multiworker_build(model: keras.Model, strategy) -> None:
-    """Works around Keras 3 failing at the start of ``fit`` under multi-worker.
-
-    Keras reduces the first distributed batch across workers just to learn its
-    shapes, and that reduce fails for one device per worker (keras-team/keras#20585).
-    The shapes of this worker's own slice serve as well.
-    """
-    import tensorflow as tf
-    from keras import tree
-
-    def local_batch(value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(value)[0]
-        return value
-
-    def maybe_symbolic_build(iterator=None, data_batch=None):
-        if iterator is not None:
-            for _, _, batches in iterator:
-                data_batch = tree.map_structure(local_batch, next(batches))
-                break
-        with strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
-
-    model._maybe_symbolic_build = maybe_symbolic_build
-    _patch_multiworker_reduce()
-
-
-def _patch_multiworker_reduce() -> None:
-    """Works around Keras 3 averaging scalar logs over axis 0 under multi-worker.
-
-    Its per-step reduce asks for ``strategy.reduce("MEAN", value, axis=0)``, which
-    fails on a scalar such as the loss; a scalar needs ``axis=None``.
-    """
-    from keras.src.backend.tensorflow import trainer
-
-    if getattr(trainer.reduce_per_replica, "_keras_resnet_patched", False):
-        return
-    original = trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
-            from keras import tree
-
-            def reduce(value):
-                if trainer._is_per_replica_instance(value):
-                    rank = strategy.experimental_local_results(value)[0].shape.rank
-                    return strategy.reduce("MEAN", value, axis=0 if rank else None)
-                return value
-
-            return tree.map_structure(reduce, values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica._keras_resnet_patched = True
-    trainer.reduce_per_replica = reduce_per_replica

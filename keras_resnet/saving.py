@@ -134,9 +134,6 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> tuple[keras.Mod
     newer = _newer_release_note(path, metadata)
     if newer:
         warnings.warn(newer, stacklevel=2)
-    # Registers the recipe's loss and layers so that compiled models deserialize.
-    import keras_resnet.training  # noqa: F401
-
     try:
         model = keras.saving.load_model(path, compile=compile)
     except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:

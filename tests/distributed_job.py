@@ -61,12 +61,11 @@ def steps(args):
         if distribution.strategy is not None:
             distribute.synchronize_batchnorm(model)
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-    if distribution.name == "multiworker":
-        distribute._patch_multiworker_build(model, distribution.strategy)
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(GLOBAL_BATCH)
-    model.fit(dataset, epochs=1, verbose=0)
+    with distribution.fitting(model):
+        model.fit(dataset, epochs=1, verbose=0)
     if distribution.is_chief:
         np.savez(args.out, *[keras.ops.convert_to_numpy(w) for w in model.weights])
 

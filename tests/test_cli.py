@@ -275,3 +275,36 @@ def test_train_on_two_cpu_devices_end_to_end(tmp_path, backend, strategy):
     images = np.random.default_rng(0).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
     probabilities = model.predict(images, verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_the_first_screen_of_a_usage_error_is_the_error_alone():
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "keras_resnet.cli", "train", "--epochs", "x"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "keras-resnet train: error: argument --epochs: expected a whole number, got 'x'"
+    ]
+
+
+def test_train_options_come_from_the_training_settings(capsys):
+    import dataclasses
+
+    from keras_resnet.distribute import STRATEGIES
+    from keras_resnet.training.config import TrainConfig
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(TrainConfig):
+        if field.metadata.get("cli", True):
+            assert " ".join(field.metadata["help"].split()) in shown, field.name
+    assert "{" + ",".join(STRATEGIES) + "}" in shown
+    assert "default by preset: digits 64, photos 32, small_images 128" in shown
+    parser = cli.build_parser()
+    # Nothing given, nothing set: the preset decides.
+    assert vars(parser.parse_args(["train"])) == {"command": "train", "data": None}
+    args = parser.parse_args(["train", "--no-precise-bn", "--augment", "none", "--lr", "0.5"])
+    assert (args.recompute_batch_norm, args.augment, args.learning_rate) == (False, "none", 0.5)
+    with pytest.raises(cli.UsageError, match="--validation-split"):
+        parser.parse_args(["train", "--validation-split", "1"])

@@ -8,7 +8,7 @@ import pytest
 from conftest import to_numpy
 
 from keras_resnet.layers import BatchNormalization, DropPath
-from keras_resnet.precise_bn import recompute_statistics
+from keras_resnet.training.precise_bn import recompute_statistics
 
 
 def _images(count, seed):

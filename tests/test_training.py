@@ -491,6 +491,10 @@ def test_digits_train_on_every_training_image_unless_asked(tmp_path, validation_
     assert np.isfinite(result.history["val_loss"]).all() == validated
     assert ("best_val_accuracy" in result.metrics) == validated
     assert (result.best_model_path is not None) == validated
+    with open(result.metrics_path, encoding="utf-8") as file:
+        text = file.read()
+    assert "NaN" not in text
+    assert (json.loads(text)["final_val_loss"] is None) != validated
 
 
 def test_digits_default_to_mixup_and_an_explicit_alpha_wins(tmp_path, monkeypatch):
@@ -527,7 +531,7 @@ def _moving_statistics(model):
 @pytest.mark.parametrize("recompute", [True, False])
 def test_fit_recomputes_batch_norm_statistics_from_unaugmented_training_images(tmp_path, recompute):
     from keras_resnet.data import load_data
-    from keras_resnet.precise_bn import recompute_statistics
+    from keras_resnet.training.precise_bn import recompute_statistics
 
     images, labels = colour_arrays(48)
     data = load_data((images, labels), batch_size=8, validation_split=0.25)
@@ -560,6 +564,7 @@ def test_the_global_batch_is_per_replica_batch_times_replicas(tmp_path, capsys):
     result = training.train(
         (images, labels),
         tiny_model,
+        preset="photos",  # asked for: 16x16 arrays would get the small-image preset
         batch_size=4,
         epochs=1,
         validation_split=0,  # nothing to evaluate: the batch is the point here
@@ -575,6 +580,7 @@ def test_the_global_batch_is_per_replica_batch_times_replicas(tmp_path, capsys):
     assert metrics["batch_size"] == 12 and metrics["per_replica_batch_size"] == 4
     assert metrics["num_replicas"] == 3
     assert metrics["peak_learning_rate"] == pytest.approx(0.4 * 12 / 256)  # the photo rate
+    assert metrics["preset"] == "photos" and "preset: photos" in out
     assert int(result.model.optimizer.iterations) == math.ceil(metrics["num_train"] / 12)
 
 
@@ -615,10 +621,29 @@ def test_jax_batches_are_cut_to_divide_over_the_devices(count, expected):
     images, labels = colour_arrays(count or 15)
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
     distribution = distribute.Distribution("dataparallel", num_replicas=2)
-    divisible = training._divisible_batches(dataset, distribution, 4, count)
+    divisible = training.divisible_batches(dataset, distribution, 4, count)
     sizes = [int(x.shape[0]) for x, y in divisible if x.shape[0] == y.shape[0]]
     assert sizes == expected
     if count is not None:  # known sizes keep a known length
         assert int(divisible.cardinality()) == len(expected)
     plain = distribute.Distribution("mirrored", num_replicas=2)
-    assert training._divisible_batches(dataset, plain, 4, count) is dataset
+    assert training.divisible_batches(dataset, plain, 4, count) is dataset
+
+
+def test_train_takes_a_config_and_reports_its_preset(tmp_path):
+    images, labels = colour_arrays(24)
+    config = training.PRESETS["small_images"].replace(
+        epochs=1, batch_size=8, validation_split=0.25, output=str(tmp_path), verbose=0
+    )
+    result = training.train((images, labels), tiny_model, config)
+    assert result.metrics["preset"] == "small_images"
+    assert result.metrics["peak_learning_rate"] == pytest.approx(0.1 * 8 / 128)
+    with open(result.metrics_path, encoding="utf-8") as file:
+        assert json.load(file)["preset"] == "small_images"
+    # Without a config the preset comes from the data: 16x16 arrays are small images.
+    chosen = training.train(
+        colour_arrays(300), tiny_model, epochs=1, output=tmp_path, run_name="chosen", verbose=0
+    )
+    assert chosen.metrics["preset"] == "small_images"
+    assert chosen.metrics["image_size"] == [SIZE, SIZE]
+    assert chosen.metrics["batch_size"] == training.PRESETS["small_images"].batch_size

@@ -5,9 +5,8 @@ averages: they trail the weights of earlier steps, and they describe augmented
 training images, which a model never sees at test time. Recomputing them once, from
 the final weights on training images under the evaluation transform, gives
 statistics that match what the model meets at inference (Wu and Johnson 2021,
-"Rethinking 'Batch' in BatchNorm"). No test image is involved. On the embedded
-digits this took the default run's test errors from 7 to 4 (JAX) and from 2 to 0
-(TensorFlow), with the same trained weights (benchmarks/RESULTS.md).
+"Rethinking 'Batch' in BatchNorm"). No test image is involved. What it gains on the
+embedded digits and on photos is in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from keras_resnet.compat import flatten_layers
 from keras_resnet.layers import DropPath
 
 # Enough images for per-channel statistics of any ResNet; ImageNet recipes use 1k-8k.
@@ -48,7 +48,7 @@ def recompute_statistics(model: keras.Model, dataset, max_images: int = DEFAULT_
     """
     if max_images < 1:
         raise ValueError(f"max_images must be at least 1, got {max_images}.")
-    all_layers = list(model._flatten_layers(include_self=False, recursive=True))
+    all_layers = flatten_layers(model)
     norms = [
         layer
         for layer in all_layers

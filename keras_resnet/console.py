@@ -1,0 +1,68 @@
+"""The ``keras-resnet`` command's first screen: TensorFlow's start-up log kept off it.
+
+TensorFlow 2.21 logs through absl before absl is initialised, so its start-up lines
+(oneDNN, CUDA probing, CPU features) reach stderr whatever ``TF_CPP_MIN_LOG_LEVEL``
+says, and absl reads no environment variable for them. When this process is the command
+and the user has not set ``TF_CPP_MIN_LOG_LEVEL`` (theirs wins), :func:`quiet_startup`
+sets it (for TensorFlow's later lines) and holds the libraries' start-up output on
+stderr back (absl's lines included); a failed import shows it after all. It must run
+before Keras is first imported, which is why ``keras_resnet/__init__.py`` enters it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+COMMAND = "keras-resnet"
+MODULES = ("keras_resnet.cli", "keras_resnet")
+QUIET_LEVEL = "2"  # hides TensorFlow's INFO and WARNING lines, keeps its errors
+
+
+def is_command() -> bool:
+    """Whether this process runs ``keras-resnet`` or ``python -m keras_resnet.cli``.
+
+    Example:
+        >>> is_command()   # in a notebook
+        False
+    """
+    if os.path.basename(sys.argv[0]) in (COMMAND, f"{COMMAND}.exe"):
+        return True
+    argv = getattr(sys, "orig_argv", [])
+    return any(argv[index + 1] in MODULES for index, value in enumerate(argv[:-1]) if value == "-m")
+
+
+@contextlib.contextmanager
+def quiet_startup() -> Iterator[None]:
+    """Within the block, the libraries' start-up output on stderr is held back.
+
+    Only for the command, and only when the user has not set ``TF_CPP_MIN_LOG_LEVEL``;
+    elsewhere the block changes nothing. If the block raises, what was held back is
+    written out before the error propagates.
+
+    Example:
+        >>> with quiet_startup():
+        ...     import keras
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or not is_command():
+        yield
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_LEVEL
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
