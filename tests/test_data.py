@@ -230,8 +230,10 @@ def test_randaugment_mixup_and_cutmix_give_soft_labels():
         {"cache": False},
         {"cache": False, "augment": "shift"},
         {"augment": "randaugment", "mixup": 0.4, "cutmix": 1.0},
+        {"cache": True, "augment": "pad_crop"},
+        {"cache": False, "augment": "pad_crop"},
     ],
-    ids=["cached", "files", "shift", "randaugment-mix"],
+    ids=["cached", "files", "shift", "randaugment-mix", "pad-crop-cached", "pad-crop-files"],
 )
 def test_augmentation_is_the_same_for_the_same_seed(tmp_path, options):
     # Files of two sizes, so uncached files go through two decoding groups.
@@ -252,6 +254,73 @@ def test_augmentation_is_the_same_for_the_same_seed(tmp_path, options):
     np.testing.assert_array_equal(second, again[1])
     assert not np.array_equal(first, second)  # every epoch draws afresh
     assert not np.array_equal(first, two_epochs(seed=4)[0])
+
+
+def _pad_crops(image, padding=4):
+    """Every (top, left, flipped) -> the image padded with black, cropped at (top, left)."""
+    height, width = image.shape[:2]
+    padded = np.pad(image, [(padding, padding), (padding, padding), (0, 0)])
+    crops = {}
+    for top in range(2 * padding + 1):
+        for left in range(2 * padding + 1):
+            crop = padded[top : top + height, left : left + width]
+            crops[(top, left, False)] = crop
+            crops[(top, left, True)] = crop[:, ::-1]
+    return crops
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_pad_crop_covers_every_offset_with_black_borders_and_flips(dtype):
+    from keras_resnet.data.transforms import PAD_CROP_PADDING, pad_crop_flip, random_pad_crop
+
+    assert PAD_CROP_PADDING == 4  # the paper's CIFAR padding
+    # Every pixel non-zero, and no row or column equal to another or to its mirror.
+    image = pixels(8, 10, seed=5).astype(dtype) // 2 + 1
+    crops = _pad_crops(image)
+    pad_crop = tf.function(random_pad_crop)
+    augment = tf.function(pad_crop_flip)
+
+    offsets, found = set(), set()
+    for index in range(600):
+        seed = tf.constant([index, 7], tf.int64)
+        cropped = pad_crop(tf.constant(image), seed).numpy()
+        assert cropped.shape == image.shape and cropped.dtype == image.dtype
+        (key,) = [key for key in crops if not key[2] and np.array_equal(crops[key], cropped)]
+        offsets.add(key[:2])
+        augmented = augment(tf.constant(image), seed).numpy()
+        assert augmented.shape == image.shape and augmented.dtype == image.dtype
+        found |= {key for key, crop in crops.items() if np.array_equal(crop, augmented)}
+        np.testing.assert_array_equal(augmented, augment(tf.constant(image), seed).numpy())
+    # Every one of the 9 x 9 offsets, each showing its black border rows and columns.
+    assert offsets == {(top, left) for top in range(9) for left in range(9)}
+    assert (crops[(0, 0, False)][:4] == 0).all() and (crops[(8, 8, False)][-4:, -4:] == 0).all()
+    assert {flipped for _, _, flipped in found} == {False, True}
+    assert len(found) > 100  # offsets and flips drawn independently
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cached", "files"])
+def test_pad_crop_through_a_folder_of_small_images_moves_and_flips_the_stored_pixels(
+    tmp_path, cache
+):
+    stored = [pixels(32, 32, seed=index) for index in range(8)]
+    for index, image in enumerate(stored):
+        save(Image.fromarray(image), tmp_path / "ab"[index % 2] / f"{index}.png")
+    data = load_data(tmp_path, batch_size=8, validation_split=0.0, augment="pad_crop", cache=cache)
+    assert data.image_size == (32, 32) and data.augment == "pad_crop"
+    candidates = [_pad_crops(image.astype(np.float32)) for image in stored]
+    keys = set()
+    for _ in range(3):
+        for images, _ in batches(data.train):
+            for image in images:
+                matches = [
+                    key
+                    for crops in candidates
+                    for key, crop in crops.items()
+                    if np.array_equal(crop, image)
+                ]
+                assert matches, "not a padded crop of any stored image"
+                keys |= set(matches)
+    assert len({key[:2] for key in keys}) > 5 and {key[2] for key in keys} == {False, True}
 
 
 def test_a_folder_of_small_images_loads_at_their_stored_size(tmp_path):

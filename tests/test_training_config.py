@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import json
 import os
 import subprocess
 import sys
@@ -47,6 +48,7 @@ def test_small_image_and_imagenet_presets_follow_the_papers():
     assert small.base_learning_rate_for("sgd") * 128 / 256 == pytest.approx(0.1)
     assert small.weight_decay == 1e-3 and small.momentum == 0.9
     assert small.validation_split == 0.1 and small.label_smoothing == 0.0
+    assert small.augment == "pad_crop" and small.epochs == 40 and small.mixup == 0.0
     imagenet = PRESETS["imagenet"]
     assert (imagenet.model, imagenet.image_size) == ("ResNet50", (224, 224))
     assert imagenet.base_learning_rate_for("sgd") == 0.1
@@ -129,3 +131,61 @@ def test_a_piped_run_logs_one_line_per_epoch(tmp_path):
     assert "\r" not in done.stdout and "\x08" not in done.stdout
     epoch_lines = [line for line in done.stdout.splitlines() if " - loss: " in line]
     assert len(epoch_lines) == 2, done.stdout
+
+
+def test_the_augmentation_choices_have_one_home_in_the_data_package():
+    from keras_resnet import cli
+    from keras_resnet.data import AUGMENTATIONS
+
+    assert "pad_crop" in AUGMENTATIONS
+    field = {field.name: field for field in dataclasses.fields(TrainConfig)}["augment"]
+    assert field.metadata["choices"] == (*AUGMENTATIONS, "none")
+    parser = cli.build_parser()
+    assert parser.parse_args(["train", "--augment", "pad_crop"]).augment == "pad_crop"
+    with pytest.raises(cli.UsageError) as error:
+        parser.parse_args(["train", "--augment", "crop"])
+    assert all(name in str(error.value) for name in (*AUGMENTATIONS, "none"))
+
+
+def test_the_command_line_offers_the_augmentations_without_loading_tensorflow():
+    script = (
+        "import sys\n"
+        "from keras_resnet.cli import build_parser\n"
+        "build_parser()\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False"]
+
+
+def test_a_folder_of_32px_images_trains_with_the_small_images_preset(tmp_path):
+    folder = tmp_path / "tiny_cifar"
+    rng = np.random.default_rng(0)
+    for index in range(20):
+        image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        os.makedirs(folder / "ab"[index % 2], exist_ok=True)
+        Image.fromarray(image).save(folder / "ab"[index % 2] / f"{index}.png")
+    import keras_resnet as kr
+
+    def tiny(**kwargs):
+        return kr.ResNet(
+            stage_depths=(1,),
+            block_type="basic",
+            stem_type="cifar",
+            stage_widths=(4,),
+            name="tiny",
+            **kwargs,
+        )
+
+    result = training.train(
+        os.fspath(folder), tiny, epochs=1, output=os.fspath(tmp_path / "runs"), verbose=0
+    )
+    with open(result.metrics_path) as file:
+        metrics = json.load(file)
+    assert metrics["preset"] == "small_images" and metrics["augment"] == "pad_crop"
+    assert metrics["image_size"] == [32, 32]
+    assert metrics["batch_size"] == 18  # 90% of 20 images, fewer than the preset's 128

@@ -9,6 +9,7 @@ augmentation runs inside tf.data, so it is the same on every backend.
 Modules, one concern each:
 
 - ``load``: :func:`load_data` and :func:`load_image`, the entry points.
+- ``augmentations``: the names of the training augmentations.
 - ``image_data``: :class:`ImageData`.
 - ``sources``: one loader per source: ``digits``, ``arrays``, ``datasets``
   (ready-made pipelines), ``folder``, ``tfds``.
@@ -16,6 +17,10 @@ Modules, one concern each:
 - ``sizes``: parsing ``image_size``, each source's default, what counts as small.
 - ``decode``, ``transforms``, ``randaugment``, ``mix``: what happens to an image.
 - ``seeds``: the stateless per-element seeds every random transform takes.
+
+Names load on first use, so that ``augmentations`` and ``sizes`` (which import no
+TensorFlow) serve the command line and the training configuration without loading
+TensorFlow.
 - ``splits``, ``caching``, ``plan``, ``pipeline``: from splits to batched pipelines.
 
 Example:
@@ -25,49 +30,45 @@ Example:
     (10, (32, 32, 3), 64)
 """
 
-from keras_resnet.data.caching import CACHE_MEMORY_FRACTION, TRAIN_CACHE_SCALE
-from keras_resnet.data.checks import MAX_REPORTED_FILES
-from keras_resnet.data.folders import IMAGE_EXTENSIONS
-from keras_resnet.data.image_data import ImageData
-from keras_resnet.data.load import AUGMENTATIONS, load_data, load_image
-from keras_resnet.data.plan import RANDOM_STAGES, TransformPlan
-from keras_resnet.data.randaugment import RANDAUGMENT_MAGNITUDE, RANDAUGMENT_OPS
-from keras_resnet.data.sizes import (
-    DEFAULT_IMAGE_SIZE,
-    DIGITS_IMAGE_SIZE,
-    SMALL_IMAGE_SIZE,
-    STORED_SIZE_LIMIT,
-)
-from keras_resnet.data.sources.digits import DIGITS_TEST_FRACTION
-from keras_resnet.data.splits import ENCODED_SHUFFLE_BUFFER
-from keras_resnet.data.transforms import (
-    CROP_ASPECT_RATIO,
-    CROP_SCALE,
-    EVAL_CROP_FRACTION,
-    SMALL_CROP_SCALE,
-)
+import importlib
 
-__all__ = [
-    "AUGMENTATIONS",
-    "CACHE_MEMORY_FRACTION",
-    "CROP_ASPECT_RATIO",
-    "CROP_SCALE",
-    "DEFAULT_IMAGE_SIZE",
-    "DIGITS_IMAGE_SIZE",
-    "DIGITS_TEST_FRACTION",
-    "ENCODED_SHUFFLE_BUFFER",
-    "EVAL_CROP_FRACTION",
-    "IMAGE_EXTENSIONS",
-    "MAX_REPORTED_FILES",
-    "RANDAUGMENT_MAGNITUDE",
-    "RANDAUGMENT_OPS",
-    "RANDOM_STAGES",
-    "SMALL_CROP_SCALE",
-    "SMALL_IMAGE_SIZE",
-    "STORED_SIZE_LIMIT",
-    "TRAIN_CACHE_SCALE",
-    "ImageData",
-    "TransformPlan",
-    "load_data",
-    "load_image",
-]
+# Each public name -> the module that holds it.
+_HOMES = {
+    "AUGMENTATIONS": "augmentations",
+    "CACHE_MEMORY_FRACTION": "caching",
+    "TRAIN_CACHE_SCALE": "caching",
+    "MAX_REPORTED_FILES": "checks",
+    "IMAGE_EXTENSIONS": "folders",
+    "ImageData": "image_data",
+    "load_data": "load",
+    "load_image": "load",
+    "RANDOM_STAGES": "plan",
+    "TransformPlan": "plan",
+    "RANDAUGMENT_MAGNITUDE": "randaugment",
+    "RANDAUGMENT_OPS": "randaugment",
+    "DEFAULT_IMAGE_SIZE": "sizes",
+    "DIGITS_IMAGE_SIZE": "sizes",
+    "SMALL_IMAGE_SIZE": "sizes",
+    "STORED_SIZE_LIMIT": "sizes",
+    "DIGITS_TEST_FRACTION": "sources.digits",
+    "ENCODED_SHUFFLE_BUFFER": "splits",
+    "CROP_ASPECT_RATIO": "transforms",
+    "CROP_SCALE": "transforms",
+    "EVAL_CROP_FRACTION": "transforms",
+    "PAD_CROP_PADDING": "transforms",
+    "SMALL_CROP_SCALE": "transforms",
+}
+
+__all__ = sorted(_HOMES, key=lambda name: (not name.isupper(), name))
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

@@ -30,6 +30,9 @@ class ImageData:
         batch_size: Images per training step: the batch size, or the number of
             training examples when there are fewer; for ready-made pipelines, the
             size of their largest batch. None when unknown.
+        augment: The augmentation of the training batches, a name of
+            :data:`~keras_resnet.data.AUGMENTATIONS`; None when they have none or
+            were passed in ready-made.
 
     Example:
         >>> data = load_data("digits", image_size=32, batch_size=64)
@@ -48,6 +51,7 @@ class ImageData:
     skipped_files: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     train_unaugmented: tf.data.Dataset | None = None
     batch_size: int | None = None
+    augment: str | None = None
 
     @property
     def num_classes(self) -> int:

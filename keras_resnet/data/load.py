@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet.data.augmentations import AUGMENTATIONS
 from keras_resnet.data.checks import inspect_image
 from keras_resnet.data.image_data import ImageData
 from keras_resnet.data.plan import TransformPlan
@@ -20,8 +21,6 @@ from keras_resnet.data.sources.digits import load_digits
 from keras_resnet.data.sources.folder import load_folder
 from keras_resnet.data.sources.tfds import load_tfds
 from keras_resnet.data.transforms import eval_crop_fraction
-
-AUGMENTATIONS = ("basic", "shift", "randaugment")
 
 
 def load_data(
@@ -82,6 +81,9 @@ def load_data(
       mirror-symmetric, so the digits set gets ``"shift"`` instead.
     - ``"shift"``: random translations (up to 10%) and zoom (0.9..1.1), no flips;
       choose it for digits, letters and other images that must not be mirrored.
+    - ``"pad_crop"``: the image at the output size, padded with 4 black pixels on
+      each side, cropped back to the output size at a random offset and flipped
+      horizontally half the time: the ResNet paper's CIFAR augmentation.
     - ``"randaugment"``: ``"basic"`` followed by RandAugment (Cubuk et al. 2020):
       two operations per image drawn from thirteen (identity, geometric, colour
       and tone), at magnitude 9 of 30 as in timm's ``rand-m9``.
@@ -104,7 +106,7 @@ def load_data(
             (stateless draws, new every epoch): the same seed gives the same
             batches. TensorFlow pairs it with its global seed, so within one process
             call ``keras.utils.set_random_seed`` first (``training.train`` does).
-        augment: ``"basic"``, ``"shift"``, ``"randaugment"`` or None.
+        augment: ``"basic"``, ``"shift"``, ``"pad_crop"``, ``"randaugment"`` or None.
         cache: None caches decoded images in memory when they fit in a quarter of
             the machine's memory; True always caches in memory; False never
             caches; a string is a folder for an on-disk cache (reused by later

@@ -59,6 +59,7 @@ def build_image_data(
         train_unaugmented=unaugmented_pipeline(plan, splits["train"]),
         # A training set smaller than one batch makes one smaller batch.
         batch_size=min(plan.batch_size, num_train),
+        augment="randaugment" if plan.randaugment else plan.augment,
     )
 
 

@@ -3,7 +3,8 @@
 A plan fixes the output size, the augmentation and the label format of a source,
 and gives the per-element functions that :mod:`keras_resnet.data.pipeline` maps:
 decoding settings per group of files, the cache transform, the training transform
-(random crop and flip, or shift and zoom, then optionally RandAugment) and the
+(random crop and flip, pad-and-crop and flip, or shift and zoom, then optionally
+RandAugment) and the
 evaluation transform (resize and center crop).
 """
 
@@ -34,6 +35,7 @@ from keras_resnet.data.transforms import (
     center_window,
     center_window_size,
     crop_scale,
+    pad_crop_flip,
     random_crop_window,
     random_flip,
     random_shift_zoom,
@@ -43,7 +45,7 @@ from keras_resnet.data.transforms import (
 )
 
 # Stages of file_fn whose functions take a stateless seed after the label.
-RANDOM_STAGES = ("crop", "shift")
+RANDOM_STAGES = ("crop", "shift", "pad_crop")
 
 
 def _ratio_need(height, width, out_h, out_w) -> tuple[float, float]:
@@ -61,7 +63,8 @@ class TransformPlan:
         crop_fraction: Fraction of the resized image the evaluation crop keeps.
         batch_size: Examples per batch.
         seed: Seed of the shuffles and of every augmentation stream.
-        augment: "basic" (random-resized crop and flip), "shift" or None.
+        augment: "basic" (random-resized crop and flip), "pad_crop" (pad, crop the
+            output size and flip), "shift" or None.
         randaugment: Whether RandAugment follows the augmentation.
         mixup: Mixup's alpha; 0 is off.
         cutmix: Cutmix's alpha; 0 is off.
@@ -99,8 +102,8 @@ class TransformPlan:
 
     @property
     def train_stage(self) -> str:
-        """The stage of :meth:`file_fn` that trains: "eval", "shift" or "crop"."""
-        return {None: "eval", "shift": "shift"}.get(self.augment, "crop")
+        """The stage of :meth:`file_fn` that trains: "eval", "shift", "pad_crop" or "crop"."""
+        return {None: "eval", "shift": "shift", "pad_crop": "pad_crop"}.get(self.augment, "crop")
 
     def random_window(self, seed):
         """A function (height, width) -> random-resized-crop window (top, left, height, width)."""
@@ -141,7 +144,7 @@ class TransformPlan:
             smallest = min(math.sqrt(low * height * width * aspect), height, width)
             need_h, need_w = _ratio_need(smallest, smallest, out_h, out_w)
             largest = (height, width)
-        else:  # "shift": the whole image
+        else:  # "shift" and "pad_crop": the whole image
             need_h, need_w = _ratio_need(height, width, out_h, out_w)
             largest = (height, width)
         ratio = 1
@@ -186,7 +189,12 @@ class TransformPlan:
             image = tf.cast(decode_file(path, key), tf.float32)
             return random_shift_zoom(image, size, seed), label
 
-        return {"cache": cache, "eval": evaluate, "crop": crop, "shift": shift}[stage]
+        def pad_crop(path, label, seed):
+            image = resize(decode_file(path, key), size, antialias=key.antialias)
+            return pad_crop_flip(image, seed), label
+
+        stages = {"cache": cache, "eval": evaluate, "crop": crop, "shift": shift}
+        return {**stages, "pad_crop": pad_crop}[stage]
 
     # Other element transforms take (item, codec, label): an encoded image (with the
     # codec that decodes it) or decoded pixels, and an int32 label. Encoded records
@@ -229,7 +237,12 @@ class TransformPlan:
             image = element_image(kind, item, codec, size, self.random_window(window_seed))
             return random_flip(resize(image, size), flip_seed), label
 
-        transform = {None: plain, "shift": shift}.get(self.augment, crop_flip)
+        def pad_crop(item, codec, label, seed):
+            image = resize(element_image(kind, item, codec, size), size)
+            return pad_crop_flip(image, seed), label
+
+        transforms = {None: plain, "shift": shift, "pad_crop": pad_crop}
+        transform = transforms.get(self.augment, crop_flip)
         if not self.randaugment:
             return transform
 

@@ -1,4 +1,4 @@
-"""Geometric transforms in tf ops: resize, crop windows, flip, shift-and-zoom.
+"""Geometric transforms in tf ops: resize, crop windows, flip, pad-and-crop, shift-and-zoom.
 
 Crops are computed as windows ``(top, left, height, width)`` before decoding, so a
 JPEG decodes only the window (:mod:`keras_resnet.data.decode`). Random transforms
@@ -19,6 +19,9 @@ CROP_SCALE = (0.08, 1.0)
 SMALL_CROP_SCALE = (0.35, 1.0)  # close to CIFAR's pad-and-crop
 CROP_ASPECT_RATIO = (3 / 4, 4 / 3)
 EVAL_CROP_FRACTION = 0.875
+# Pixels of black added on each side before the random crop of "pad_crop": CIFAR's 4
+# (He et al. 2015, section 4.2).
+PAD_CROP_PADDING = 4
 _CROP_ATTEMPTS = 10
 
 
@@ -68,6 +71,49 @@ def random_flip(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """
     flip = tf.random.stateless_uniform([], seed) < 0.5
     return tf.reverse(image, tf.boolean_mask(tf.constant([1]), tf.reshape(flip, [1])))
+
+
+def random_pad_crop(
+    image: tf.Tensor, seed: tf.Tensor, padding: int = PAD_CROP_PADDING
+) -> tf.Tensor:
+    """Pads ``padding`` black pixels on each side and crops the image's own size at random.
+
+    The ResNet paper's CIFAR augmentation (He et al. 2015, section 4.2), with
+    torchvision's ``RandomCrop(size, padding)`` convention: the padding is zeros in raw
+    pixels, before the model's normalisation. Every offset from 0 to ``2 * padding``
+    is equally likely on each axis, so the image moves by up to ``padding`` pixels.
+
+    Args:
+        image: ``(height, width, channels)``.
+        seed: a [2] int stateless seed.
+        padding: pixels added on each side.
+
+    Returns:
+        An image of the input's shape and dtype.
+
+    Example:
+        >>> random_pad_crop(tf.ones((32, 32, 3)), tf.constant([1, 2])).shape
+        TensorShape([32, 32, 3])
+    """
+    top_seed, left_seed = split_seed(seed, 2)
+    shape = tf.shape(image)
+    padded = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
+    top = tf.random.stateless_uniform([], top_seed, 0, 2 * padding + 1, tf.int32)
+    left = tf.random.stateless_uniform([], left_seed, 0, 2 * padding + 1, tf.int32)
+    cropped = tf.slice(padded, [top, left, 0], [shape[0], shape[1], shape[2]])
+    cropped.set_shape(image.shape)
+    return cropped
+
+
+def pad_crop_flip(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """The "pad_crop" augmentation: :func:`random_pad_crop`, then :func:`random_flip`.
+
+    Example:
+        >>> pad_crop_flip(tf.ones((32, 32, 3)), tf.constant([1, 2])).shape
+        TensorShape([32, 32, 3])
+    """
+    crop_seed, flip_seed = split_seed(seed, 2)
+    return random_flip(random_pad_crop(image, crop_seed), flip_seed)
 
 
 def center_window(height, width, size, fraction):

@@ -15,6 +15,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from keras_resnet.data.augmentations import AUGMENTATIONS
+from keras_resnet.data.sizes import STORED_SIZE_LIMIT
 from keras_resnet.distribute import STRATEGIES, Distribution
 
 # Peak learning rate per 256 images, scaled linearly with the batch size (Goyal et al.
@@ -28,13 +30,12 @@ BASE_LEARNING_RATES = {"sgd": 0.1, "adamw": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 1e-3, "adamw": 0.05}
 
 OPTIMIZERS = tuple(BASE_LEARNING_RATES)
-AUGMENTATIONS = ("basic", "shift", "randaugment")
 MIXED_PRECISION = ("bfloat16", "float16")
 PRESET_NAMES = ("digits", "photos", "small_images", "imagenet")
 
 # Images whose sides are all at most this many pixels are small images (CIFAR's 32,
 # Tiny ImageNet's 64): they train at their stored size with the CIFAR stem's networks.
-SMALL_IMAGE_SIZE = 64
+SMALL_IMAGE_SIZE = STORED_SIZE_LIMIT
 
 # The fraction of a source's training images held out for validation when it has no
 # validation split of its own.
@@ -247,9 +248,10 @@ PHOTOS = TrainConfig(preset="photos", base_learning_rates={"sgd": 0.4, "adamw": 
 #: CIFAR-style images, trained at their stored size: the paper's recipe (He et al. 2015,
 #: section 4.2): ResNet20, batch 128, SGD momentum 0.9 at 0.1 per 128 images, weight
 #: decay 1e-4 in torch's coupled convention (1e-3 in Keras's decoupled one, see
-#: DEFAULT_WEIGHT_DECAY), crop and flip, no label smoothing, 10% held out (the paper's
-#: 5,000 of 50,000), cosine decay over a quarter of the paper's 164 epochs. Its settings
-#: are yet to be validated on CIFAR-10's 5,000 held-out training images.
+#: DEFAULT_WEIGHT_DECAY), 4-pixel pad-and-crop and flip, no label smoothing, 10% held
+#: out (the paper's 5,000 of 50,000), cosine decay over a quarter of the paper's 164
+#: epochs. Its settings are yet to be validated on CIFAR-10's 5,000 held-out training
+#: images (benchmarks/RESULTS.md, "The small_images preset").
 SMALL_IMAGES = TrainConfig(
     preset="small_images",
     model="ResNet20",
@@ -257,7 +259,7 @@ SMALL_IMAGES = TrainConfig(
     epochs=40,
     batch_size=128,
     validation_split=0.1,
-    augment="basic",
+    augment="pad_crop",
     label_smoothing=0.0,
     base_learning_rates={"sgd": 0.2, "adamw": 1e-3},
     weight_decay=1e-3,

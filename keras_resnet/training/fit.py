@@ -471,6 +471,7 @@ def _metrics(
         "model_name": run.model_name,
         "run_name": run.config.run_name,
         "preset": run.config.preset,
+        "augment": getattr(run.data, "augment", None),
         "backend": keras.backend.backend(),
         "dtype_policy": run.policy,
         "strategy": run.distribution.name,
