@@ -183,12 +183,12 @@ def make_optimizer(
     return result
 
 
-def uses_ema(model: keras.Model) -> bool:
-    """Whether the model's optimizer keeps a moving average of the weights."""
+def _averaging_optimizer(model: keras.Model) -> keras.optimizers.Optimizer | None:
+    """The model's optimizer if it keeps a moving average of the weights, else None."""
     optimizer = getattr(model, "optimizer", None)
     # A float16 run's LossScaleOptimizer keeps the average in the optimizer it wraps.
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-    return bool(getattr(optimizer, "use_ema", False)) and optimizer.built
+    return optimizer if getattr(optimizer, "use_ema", False) else None
 
 
 @contextlib.contextmanager
@@ -208,7 +208,8 @@ def averaged_weights(model: keras.Model) -> Iterator[keras.Model]:
         >>> with averaged_weights(model):
         ...     model.save("averaged.keras")
     """
-    if not uses_ema(model):
+    optimizer = _averaging_optimizer(model)
+    if optimizer is None or not optimizer.built:
         yield model
         return
     trained = [keras.ops.convert_to_numpy(variable) for variable in model.trainable_variables]
@@ -226,10 +227,7 @@ def ema_callbacks(model: keras.Model) -> list[keras.callbacks.Callback]:
     ``SwapEMAWeights`` swaps the average in before each validation and back after it,
     so that ``val_accuracy`` measures the weights the run will save.
     """
-    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
-    if not getattr(optimizer, "use_ema", False):
-        return []
-    return [keras.callbacks.SwapEMAWeights()]
+    return [] if _averaging_optimizer(model) is None else [keras.callbacks.SwapEMAWeights()]
 
 
 def check_counts(**counts: int) -> None:
