@@ -4,7 +4,8 @@
 (scikit-learn's ``classification_report``) and plots the confusion matrix;
 :func:`predict` gives the top-k class names of image files. Both take a model or the
 path of a ``.keras`` file saved by :mod:`keras_resnet.saving`, whose metadata supplies
-the class names and the image size.
+the class names and the image size. A 1000-class model saved without class names
+(converted ImageNet weights, a plain ``model.save``) is named by the ImageNet classes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_resnet import saving
+from keras_resnet import imagenet, saving
 
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 
@@ -47,7 +48,7 @@ def evaluate(
         top_k: the k of the top-k accuracy (capped at the number of classes).
         output_dir: where to write ``confusion_matrix.png``; None writes no plot.
         class_names: names of the classes; defaults to the model's saved names, then
-            the data's, then ``"0"``, ``"1"``, ...
+            the data's, then for 1000 classes the ImageNet names, then ``"0"``, ``"1"``, ...
         batch_size: images per batch when loading a source.
 
     Returns:
@@ -82,7 +83,7 @@ def evaluate(
         )
     split, dataset = _evaluation_split(data, with_train=from_source)
     num_classes = model.output_shape[-1]
-    names = [str(n) for n in (class_names or saved_names or data_names or range(num_classes))]
+    names = [str(n) for n in (class_names or saved_names or data_names or _unnamed(num_classes))]
     if len(names) != num_classes:
         raise ValueError(f"{len(names)} class names for a model with {num_classes} outputs.")
 
@@ -153,7 +154,8 @@ def predict(
         top_k: classes per image (capped at the number of classes).
         image_size: ``(height, width)`` to resize to; defaults to the saved image
             size, then the model's input size.
-        class_names: defaults to the saved class names, then ``"0"``, ``"1"``, ...
+        class_names: defaults to the saved class names, then for 1000 classes the
+            ImageNet names, then ``"0"``, ``"1"``, ...
 
     Returns:
         ``[(path, [(class_name, probability), ...]), ...]``, best class first.
@@ -180,7 +182,7 @@ def predict(
         )
     size = tuple(int(s) for s in size)
     num_classes = model.output_shape[-1]
-    names = [str(n) for n in (class_names or saved_names or range(num_classes))]
+    names = [str(n) for n in (class_names or saved_names or _unnamed(num_classes))]
     paths = [os.fspath(path) for path in image_paths]
     for path in paths:
         if not os.path.exists(path):
@@ -241,6 +243,13 @@ def plot_confusion_matrix(
     axis.set_title("confusion matrix")
     figure.tight_layout()
     return saving.save_figure(figure, path)
+
+
+def _unnamed(num_classes: int) -> Sequence:
+    """Names for a model that has none: ImageNet's for 1000 classes, else the indices."""
+    if num_classes == imagenet.NUM_CLASSES:
+        return imagenet.class_names()
+    return range(num_classes)
 
 
 def _load_source(source, metadata: dict, batch_size: int):

@@ -24,6 +24,7 @@ from keras_resnet.config import (
     VARIANTS,
     ResNetConfig,
 )
+from keras_resnet.imagenet import NUM_CLASSES as IMAGENET_CLASSES
 from keras_resnet.layers import BasicBlock, Bottleneck, ConvFactory
 
 __all__ = [
@@ -216,7 +217,7 @@ def ResNet(
     zero_init_last: bool = True,
     use_bias: bool = False,
     include_top: bool = True,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     input_shape: Sequence[int | None] | None = None,
     input_tensor=None,
     pooling: str | None = None,
@@ -227,6 +228,7 @@ def ResNet(
     name: str = "resnet",
     stride_in_last_block: bool = False,
     config: ResNetConfig | None = None,
+    classes: int | None = None,
 ) -> ResNetModel:
     """Builds any ResNet as a functional ``keras.Model`` that carries its config.
 
@@ -257,7 +259,7 @@ def ResNet(
         zero_init_last: start each block's last BN gamma at zero.
         use_bias: give convs a bias (for weights trained that way).
         include_top: end with the classifier; False ends at the last stage or pooling.
-        num_classes: classes of the classifier.
+        num_classes: classes of the classifier; None: ``classes``, else 1000 (ImageNet).
         input_shape: image shape without the batch, e.g. ``(224, 224, 3)``; height and
             width may be None. Defaults to ``(None, None, 3)``.
         input_tensor: a Keras tensor to build the model on instead of a new Input.
@@ -281,16 +283,18 @@ def ResNet(
             of :func:`feature_extractor` are then subsampled one stage early.
         config: the whole architecture as one :class:`ResNetConfig`, instead of the
             arguments above; those must then keep their defaults.
+        classes: keras.applications' name for ``num_classes``, so that its scripts
+            run unchanged; give one of the two, or both equal.
 
     Returns:
         A :class:`ResNetModel` mapping images to class probabilities (or features).
 
     Raises:
         ValueError: on an architecture :class:`ResNetConfig` rejects; both ``config``
-            and architecture arguments; an unknown pooling; ``num_classes < 1`` with
-            ``include_top``; an input smaller than the network's total stride; an
-            ``input_tensor`` that is not a Keras tensor; or weights that do not fit
-            the architecture.
+            and architecture arguments; ``num_classes`` and ``classes`` that differ; an
+            unknown pooling; ``num_classes < 1`` with ``include_top``; an input smaller
+            than the network's total stride; an ``input_tensor`` that is not a Keras
+            tensor; or weights that do not fit the architecture.
 
     Example:
         >>> model = ResNet(stage_depths=(2, 3, 4, 2), block_type="basic", num_classes=10)
@@ -312,6 +316,7 @@ def ResNet(
         stride_in_last_block=stride_in_last_block,
     )
     config = _resolve_config(config, architecture)
+    num_classes = _resolve_classes(num_classes, classes)
     _check_head(pooling, include_top, num_classes, weights)
     factory = ConvFactory(data_format, use_bias=config.use_bias)
     inputs, image = _make_input(input_shape, input_tensor, factory)
@@ -392,6 +397,19 @@ def _resolve_config(config, architecture):
             "way, e.g. config=dataclasses.replace(config, ...)."
         )
     return config
+
+
+def _resolve_classes(num_classes, classes):
+    """``num_classes``, or keras.applications' ``classes``; 1000 when neither is given."""
+    if num_classes is not None and classes is not None and num_classes != classes:
+        raise ValueError(
+            f"Got num_classes={num_classes} and classes={classes}: they are two names of "
+            "one setting (classes is keras.applications'), so give one of them."
+        )
+    for value in (num_classes, classes):
+        if value is not None:
+            return value
+    return IMAGENET_CLASSES
 
 
 def _check_head(pooling, include_top, num_classes, weights):
@@ -564,7 +582,7 @@ def _make_constructor(model_name: str):
     row = _NAMED_ARCHITECTURES[model_name]
 
     def constructor(
-        num_classes: int = 1000,
+        num_classes: int | None = None,
         include_top: bool = True,
         input_shape: Sequence[int | None] | None = None,
         input_tensor=None,
@@ -573,6 +591,7 @@ def _make_constructor(model_name: str):
         include_preprocessing: bool = True,
         weights: str | None = None,
         name: str | None = None,
+        classes: int | None = None,
         **kwargs,
     ) -> keras.Model:
         return ResNet(
@@ -586,6 +605,7 @@ def _make_constructor(model_name: str):
             include_preprocessing=include_preprocessing,
             weights=weights,
             name=name or model_name.lower(),
+            classes=classes,
             **kwargs,
         )
 
@@ -593,8 +613,13 @@ def _make_constructor(model_name: str):
     constructor.__name__ = constructor.__qualname__ = model_name
     constructor.__doc__ = f"""Builds {model_name}: ``ResNet({settings})``.
 
+    A keras.applications script switches by its import line alone:
+    ``{model_name}(weights=None, classes=1000)`` is accepted as it is. Unlike
+    keras.applications, whose ``weights`` defaults to ``"imagenet"``, the default here
+    is None (random initialisation): ask for ``weights="imagenet"``.
+
     Args:
-        num_classes: classes of the classifier.
+        num_classes: classes of the classifier; None: ``classes``, else 1000.
         include_top: end with the classifier; False ends at the last stage or pooling.
         input_shape: image shape without the batch; height and width may be None.
         input_tensor: a Keras tensor to build the model on instead of a new Input.
@@ -604,6 +629,7 @@ def _make_constructor(model_name: str):
         weights: None, a weights file (ours, torchvision, timm or keras.applications)
             or a published set name such as ``"imagenet"``; see :func:`ResNet`.
         name: name of the model; defaults to ``{model_name.lower()!r}``.
+        classes: keras.applications' name for ``num_classes``; give one of the two.
         **kwargs: further :func:`ResNet` arguments (``se_ratio``, ``drop_path_rate``,
             ``zero_init_last``, ``data_format``, ``use_bias``, ``stride_in_last_block``).
 

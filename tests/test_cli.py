@@ -308,3 +308,36 @@ def test_train_options_come_from_the_training_settings(capsys):
     assert (args.recompute_batch_norm, args.augment, args.learning_rate) == (False, "none", 0.5)
     with pytest.raises(cli.UsageError, match="--validation-split"):
         parser.parse_args(["train", "--validation-split", "1"])
+
+
+def test_a_1000_class_model_saved_without_names_is_named_by_imagenet(tmp_path, capsys):
+    import keras
+
+    import keras_resnet as kr
+    from keras_resnet import evaluation
+
+    model = kr.ResNet(
+        stage_depths=(1,), block_type="basic", stem_type="cifar", stage_widths=(4,),
+        num_classes=1000, input_shape=(16, 16, 3),
+    )  # fmt: skip
+    head = model.get_layer("predictions")
+    bias = np.zeros(1000, "float32")
+    bias[281] = 12.0  # every image a tabby
+    head.set_weights([np.zeros_like(head.get_weights()[0]), bias])
+    path = tmp_path / "imagenet.keras"
+    model.save(path)  # plain Keras: no class names saved
+    assert "class_names" not in saving.read_metadata(path)
+    image = tmp_path / "cat.png"
+    _photo(COLOURS["red"], (20, 20), np.random.default_rng(0)).save(image)
+
+    assert cli.main(["predict", str(path), str(image), "--top-k", "2"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line[:2] == "  "]
+    assert rows[0][0] == "tabby" and len(rows) == 2
+
+    images = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    report = evaluation.evaluate(keras.saving.load_model(path), (images, np.full(4, 281)))
+    assert report["accuracy"] == 1.0
+    assert report["per_class"]["tabby"]["support"] == 4
+    # A model's own saved class names still win.
+    own = saving.save_model(model, tmp_path / "own.keras", [f"c{i}" for i in range(1000)])
+    assert evaluation.predict(own, [image])[0][1][0][0] == "c281"

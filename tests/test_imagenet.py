@@ -53,3 +53,73 @@ def test_preprocess_input_leaves_raw_pixels_to_the_model():
     images = np.arange(12, dtype="float32").reshape(1, 2, 2, 3)
     assert imagenet.preprocess_input(images) is images
     assert imagenet.preprocess_input(images, data_format="channels_last") is images
+
+
+def test_the_package_exports_the_keras_applications_helpers():
+    import keras_resnet
+
+    assert keras_resnet.decode_predictions is imagenet.decode_predictions
+    assert keras_resnet.preprocess_input is imagenet.preprocess_input
+
+
+# A keras.applications script as its users write it; only the import line changes.
+KERAS_APPLICATIONS_IMPORT = (
+    "from keras.applications.resnet50 import ResNet50, preprocess_input, decode_predictions"
+)
+KERAS_RESNET_IMPORT = "from keras_resnet import ResNet50, preprocess_input, decode_predictions"
+SCRIPT = f"""
+{KERAS_APPLICATIONS_IMPORT}
+import numpy as np
+
+model = ResNet50(weights=None, classes=1000, input_shape=(64, 64, 3))
+images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+x = preprocess_input(images)
+preds = model.predict(x, verbose=0)
+decoded = decode_predictions(preds, top=3)
+"""
+
+
+def _run_script(text):
+    namespace = {}
+    exec(compile(text, "keras_applications_script.py", "exec"), namespace)
+    return namespace
+
+
+def _check_outputs(namespace):
+    preds = np.asarray(namespace["preds"])
+    assert preds.shape == (2, 1000)
+    np.testing.assert_allclose(preds.sum(axis=1), 1.0, rtol=1e-4)
+    decoded = namespace["decoded"]
+    wnids, names = imagenet.wordnet_ids(), imagenet.class_names()
+    for row, top in zip(preds, decoded, strict=True):
+        best = np.argsort(-row, kind="stable")[:3]
+        assert [(wnid, name) for wnid, name, _ in top] == [(wnids[i], names[i]) for i in best]
+        np.testing.assert_allclose([score for _, _, score in top], row[best], rtol=1e-6)
+
+
+def test_a_keras_applications_script_runs_unchanged_but_for_its_import(monkeypatch):
+    """The same script runs on keras.applications and, with one line changed, on ours.
+
+    What is compared: both runs give (2, 1000) probabilities and top-3 decodings that
+    follow them, in keras.applications' ``(wnid, name, score)`` form. The two models'
+    random weights differ, so their predictions are not compared. keras.applications'
+    ``decode_predictions`` downloads its class index on first use; the test hands it
+    the index built from our class names instead, so its run stays offline.
+    """
+    from keras.src.applications import imagenet_utils
+
+    class_index = {
+        str(i): [wnid, name]
+        for i, (wnid, name) in enumerate(
+            zip(imagenet.wordnet_ids(), imagenet.class_names(), strict=True)
+        )
+    }
+    monkeypatch.setattr(imagenet_utils, "CLASS_INDEX", class_index)
+    _check_outputs(_run_script(SCRIPT))
+
+    ours = SCRIPT.replace(KERAS_APPLICATIONS_IMPORT, KERAS_RESNET_IMPORT)
+    assert ours.count("\n") == SCRIPT.count("\n") and ours != SCRIPT
+    namespace = _run_script(ours)
+    assert type(namespace["model"]).__module__ == "keras_resnet.models"
+    np.testing.assert_array_equal(namespace["x"], namespace["images"])
+    _check_outputs(namespace)

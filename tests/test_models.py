@@ -602,3 +602,16 @@ def test_bottleneck_blocks_are_v1_5_by_default():
     assert isinstance(sublayers(v1)["se"], keras_resnet.SqueezeExcite)
     # The rate rises linearly from 0 at the first block to 0.2 at the fifth, the last.
     assert sublayers(v1)["drop_path"].rate == pytest.approx(0.2 * 1 / 4)
+
+
+def test_classes_is_keras_applications_name_for_num_classes():
+    shape = (32, 32, 3)
+    assert keras_resnet.ResNet18(classes=7, input_shape=shape).output_shape == (None, 7)
+    assert get_model("resnet20", classes=4).output_shape == (None, 4)
+    both = keras_resnet.ResNet18(num_classes=7, classes=7, input_shape=shape)
+    assert both.output_shape == (None, 7)
+    assert keras_resnet.ResNet18(input_shape=shape).output_shape == (None, 1000)
+    with pytest.raises(ValueError, match="num_classes=7 and classes=8"):
+        keras_resnet.ResNet18(num_classes=7, classes=8, input_shape=shape)
+    with pytest.raises(ValueError, match="num_classes=1000 and classes=5"):
+        ResNet(stage_depths=(1,), block_type="basic", num_classes=1000, classes=5)

@@ -18,6 +18,7 @@ import tensorflow as tf
 import keras_resnet as kr
 from keras_resnet import distribute, evaluation, saving, training
 from keras_resnet.data import ImageData
+from keras_resnet.training import optim
 
 SIZE = 16
 CLASSES = ["red", "green", "blue"]
@@ -647,3 +648,97 @@ def test_train_takes_a_config_and_reports_its_preset(tmp_path):
     assert chosen.metrics["preset"] == "small_images"
     assert chosen.metrics["image_size"] == [SIZE, SIZE]
     assert chosen.metrics["batch_size"] == training.PRESETS["small_images"].batch_size
+
+
+# Moving average of the weights --------------------------------------------------------
+
+
+def _dense_model():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    return training.compile_model(
+        model, epochs=6, steps_per_epoch=1, batch_size=8, warmup_epochs=0, ema_momentum=0.8
+    )
+
+
+def _dense_batch():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(8, 4)).astype("float32"), rng.integers(0, 3, 8).astype("int32")
+
+
+def _weights(model):
+    return [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
+
+
+def _moving_average(trajectory, momentum):
+    """Keras's rule: the first step copies the weights, then average = m * a + (1 - m) * w."""
+    average = trajectory[0]
+    for weights in trajectory[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights, strict=True)]
+    return average
+
+
+def test_the_moving_average_is_off_by_default():
+    assert training.TrainConfig().ema_momentum is None
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    training.compile_model(model, epochs=2, steps_per_epoch=1, batch_size=8)
+    assert not model.optimizer.use_ema
+    with pytest.raises(ValueError, match="ema_momentum"):
+        optim.make_optimizer("sgd", ema_momentum=1.0)
+
+
+def test_fit_ends_with_the_moving_average_of_the_trajectory():
+    model = _dense_model()
+    trajectory = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: trajectory.append(_weights(model))
+    )
+    x, y = _dense_batch()
+    model.fit(x, y, batch_size=8, epochs=6, callbacks=[record], verbose=0)
+    expected = _moving_average(trajectory, 0.8)
+    for final, want, last in zip(_weights(model), expected, trajectory[-1], strict=True):
+        np.testing.assert_allclose(final, want, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(final, last, atol=1e-4)  # the average, not the last step
+
+
+def test_best_checkpoint_saves_the_averaged_weights_and_keeps_the_trained_ones(tmp_path):
+    model = _dense_model()
+    x, y = _dense_batch()
+    trajectory = []
+    for _ in range(4):
+        model.train_on_batch(x, y)
+        trajectory.append(_weights(model))
+    expected = _moving_average(trajectory, 0.8)
+    with optim.averaged_weights(model):
+        for averaged, want in zip(_weights(model), expected, strict=True):
+            np.testing.assert_allclose(averaged, want, rtol=1e-5, atol=1e-6)
+    checkpoint = training.BestModelCheckpoint(str(tmp_path / "best.keras"))
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"val_accuracy": 0.5})
+    saved = keras.saving.load_model(tmp_path / "best.keras", compile=False)
+    for kept, want in zip(_weights(saved), expected, strict=True):
+        np.testing.assert_allclose(kept, want, rtol=1e-5, atol=1e-6)
+    for now, trained in zip(_weights(model), trajectory[-1], strict=True):
+        np.testing.assert_array_equal(now, trained)
+
+
+def test_a_run_with_a_moving_average_validates_and_saves_it(tmp_path):
+    result = training.fit(
+        tiny_model,
+        colour_data(),
+        epochs=2,
+        output=tmp_path,
+        run_name="ema",
+        verbose=0,
+        ema_momentum=0.9,
+    )
+    assert result.metrics["ema_momentum"] == 0.9
+    assert result.model.optimizer.use_ema
+    saved = keras.saving.load_model(result.model_path, compile=False)
+    for kept, final in zip(_weights(saved), _weights(result.model), strict=True):
+        np.testing.assert_array_equal(kept, final)
+    assert (
+        training.fit(
+            tiny_model, colour_data(), epochs=1, output=tmp_path, run_name="plain", verbose=0
+        ).metrics["ema_momentum"]
+        is None
+    )

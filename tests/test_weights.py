@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import cli, weights
+from keras_resnet import cli, saving, weights
 from keras_resnet.weights import WeightSet
 
 SIZE = 64
@@ -535,6 +535,8 @@ def test_convert_writes_a_keras_file_atomically(resnet18_file, tmp_path):
     logits -= logits.mean(axis=1, keepdims=True)
     expected = resnet18_file.expected - resnet18_file.expected.mean(axis=1, keepdims=True)
     assert _max_error(logits, expected) < 1e-3
+    # The source's ImageNet head is kept, so the file names its classes.
+    assert saving.read_metadata(output)["class_names"][281] == "tabby"
 
     with pytest.raises(ValueError, match="layer1.2"):  # a ResNet18 file is no ResNet34
         weights.convert(resnet18_file.path, "resnet34", tmp_path / "out" / "resnet34.keras")
@@ -548,6 +550,7 @@ def test_convert_command(resnet18_file, tmp_path, capsys):
     assert cli.main([*arguments, "--num-classes", "5", "--output", str(output)]) == 0
     assert "1000 classes" in capsys.readouterr().err  # the fresh classifier, said once
     assert keras.saving.load_model(output).output_shape == (None, 5)
+    assert "class_names" not in saving.read_metadata(output)  # a fresh head has no names
     missing = ["convert", str(tmp_path / "missing.pth"), "--model", "resnet18"]
     assert cli.main([*missing, "--output", str(output)]) == 2
 

@@ -9,6 +9,7 @@ import keras
 
 from keras_resnet import saving
 from keras_resnet.training.curves import read_training_log
+from keras_resnet.training.optim import averaged_weights
 from keras_resnet.training.run_dir import RunPaths
 
 
@@ -17,7 +18,9 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
     ``ModelCheckpoint(save_best_only=True)`` semantics, but written through
     :func:`keras_resnet.saving.save_model`, so the checkpoint carries the class names
-    and an interrupted save never leaves half a file.
+    and an interrupted save never leaves half a file. Where the optimizer keeps a moving
+    average of the weights, the checkpoint holds the average, which is what validation
+    measured (:func:`~keras_resnet.training.optim.ema_callbacks`).
 
     Args:
         filepath: a ``.keras`` path.
@@ -61,13 +64,14 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         )
         if improved:
             self.best = float(current)
-            saving.save_model(
-                self.model,
-                self.filepath,
-                epoch=epoch + 1,
-                **{self.monitor: self.best},
-                **self.metadata,
-            )
+            with averaged_weights(self.model):
+                saving.save_model(
+                    self.model,
+                    self.filepath,
+                    epoch=epoch + 1,
+                    **{self.monitor: self.best},
+                    **self.metadata,
+                )
 
 
 def run_callbacks(

@@ -126,6 +126,13 @@ class TrainConfig:
     warmup_epochs: float | None = _setting(
         None, "linear warm-up; None: 10% of the run, at most 5 epochs", check="non_negative"
     )
+    ema_momentum: float | None = _setting(
+        None,
+        "average the weights over training steps with this momentum (e.g. 0.99): "
+        "validation, the saved model and the best checkpoint use the average; None: off",
+        check="fraction",
+        metavar="MOMENTUM",
+    )
     mixed_precision: str | None = _setting(
         None,
         "compute in 16 bits (bfloat16 for recent CPUs and TPUs, float16 for GPUs)",

@@ -44,7 +44,8 @@ class TrainResult:
     """What :func:`fit` leaves behind.
 
     Attributes:
-        model: the trained model (last epoch's weights).
+        model: the trained model (last epoch's weights, or their moving average with
+            ``ema_momentum``).
         history: per-epoch logs of the whole run, resumed epochs included.
         metrics: the contents of ``metrics.json``.
         run_dir: the run folder.
@@ -407,7 +408,7 @@ def _train(run: _Run, resumed_from_epoch: int, callbacks) -> float:
                 getattr(data, "num_validation", None),
             ),
             epochs=config.epochs,
-            callbacks=[*own_callbacks, *callbacks],
+            callbacks=[*optim.ema_callbacks(run.model), *own_callbacks, *callbacks],
             # The pipeline shuffles; Keras would only warn that it cannot.
             shuffle=False,
             verbose=fit_verbosity(config.verbose),
@@ -484,6 +485,7 @@ def _metrics(
         "per_replica_batch_size": run.batch_size // replicas,
         "optimizer": run.config.optimizer,
         "peak_learning_rate": run.peak_learning_rate,
+        "ema_momentum": run.config.ema_momentum,
         "image_size": list(run.data.image_shape[:2]),
         "num_train": getattr(run.data, "num_train", None),
         "batch_norm_statistics_images": statistics_images,

@@ -8,10 +8,16 @@
   with ``warmup_target``, which saved models deserialize without custom objects).
 - Weight decay on conv and dense kernels only: BN ``gamma``/``beta`` and biases are
   excluded, as decaying them only hurts (Goyal et al. 2017; timm, torchvision recipes).
+- Optionally an exponential moving average of the weights (Polyak averaging; timm's and
+  torchvision's ``--model-ema``), kept by the Keras optimizer itself (``use_ema``):
+  Keras writes the average into the model when ``fit`` ends, and :func:`averaged_weights`
+  puts it there for a moment, e.g. to save a checkpoint during training.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -128,6 +134,7 @@ def make_optimizer(
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 0.1,
     weight_decay: float | None = None,
     momentum: float = 0.9,
+    ema_momentum: float | None = None,
 ) -> keras.optimizers.Optimizer:
     """SGD with Nesterov momentum or AdamW, decaying kernels but not BN or biases.
 
@@ -136,12 +143,17 @@ def make_optimizer(
         learning_rate: a float or a schedule.
         weight_decay: decoupled decay; None takes ``DEFAULT_WEIGHT_DECAY``, 0 disables.
         momentum: SGD momentum (ignored by AdamW).
+        ema_momentum: keep an exponential moving average of the trainable weights,
+            ``average = ema_momentum * average + (1 - ema_momentum) * weights`` after
+            every step (the first step copies the weights); None keeps none. Keras's
+            ``fit`` ends by writing the average into the model.
 
     Returns:
         A Keras optimizer, not yet built.
 
     Raises:
-        ValueError: on an unknown optimizer or a negative weight decay.
+        ValueError: on an unknown optimizer, a negative weight decay or an
+            ``ema_momentum`` outside [0, 1).
 
     Example:
         >>> opt = make_optimizer("adamw", learning_rate=1e-3, weight_decay=0.05)
@@ -151,17 +163,71 @@ def make_optimizer(
         weight_decay = DEFAULT_WEIGHT_DECAY[optimizer]
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be at least 0, got {weight_decay}.")
+    if ema_momentum is not None and not 0 <= ema_momentum < 1:
+        raise ValueError(f"ema_momentum must be in [0, 1), got {ema_momentum}.")
+    averaging = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum is not None else {}
     if optimizer == "sgd":
         result = keras.optimizers.SGD(
-            learning_rate, momentum=momentum, nesterov=True, weight_decay=weight_decay or None
+            learning_rate,
+            momentum=momentum,
+            nesterov=True,
+            weight_decay=weight_decay or None,
+            **averaging,
         )
     else:
-        result = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        result = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **averaging)
     # Names, not variables: the optimizer is created before it sees the model. The
     # exclusion is not part of the optimizer's config, so compile_model sets it again
     # whenever a run is resumed.
     result.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
     return result
+
+
+def _averaging_optimizer(model: keras.Model) -> keras.optimizers.Optimizer | None:
+    """The model's optimizer if it keeps a moving average of the weights, else None."""
+    optimizer = getattr(model, "optimizer", None)
+    # A float16 run's LossScaleOptimizer keeps the average in the optimizer it wraps.
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    return optimizer if getattr(optimizer, "use_ema", False) else None
+
+
+@contextlib.contextmanager
+def averaged_weights(model: keras.Model) -> Iterator[keras.Model]:
+    """Puts the optimizer's moving average of the weights into the model for a moment.
+
+    The trained weights come back on exit. Without an average (no ``ema_momentum``,
+    or an optimizer not yet built) the model is left as it is.
+
+    Args:
+        model: a compiled model.
+
+    Yields:
+        The model, holding the averaged weights.
+
+    Example:
+        >>> with averaged_weights(model):
+        ...     model.save("averaged.keras")
+    """
+    optimizer = _averaging_optimizer(model)
+    if optimizer is None or not optimizer.built:
+        yield model
+        return
+    trained = [keras.ops.convert_to_numpy(variable) for variable in model.trainable_variables]
+    model.optimizer.finalize_variable_values(model.trainable_variables)
+    try:
+        yield model
+    finally:
+        for variable, value in zip(model.trainable_variables, trained, strict=True):
+            variable.assign(value)
+
+
+def ema_callbacks(model: keras.Model) -> list[keras.callbacks.Callback]:
+    """Keras's callback that validates the averaged weights, where the optimizer has them.
+
+    ``SwapEMAWeights`` swaps the average in before each validation and back after it,
+    so that ``val_accuracy`` measures the weights the run will save.
+    """
+    return [] if _averaging_optimizer(model) is None else [keras.callbacks.SwapEMAWeights()]
 
 
 def check_counts(**counts: int) -> None:
@@ -184,6 +250,7 @@ def compile_model(
     weight_decay: float | None = None,
     label_smoothing: float = TrainConfig.label_smoothing,
     momentum: float = TrainConfig.momentum,
+    ema_momentum: float | None = TrainConfig.ema_momentum,
     top_k: int = TrainConfig.top_k,
     jit_compile: bool | str = TrainConfig.jit_compile,
     soft_labels: bool = False,
@@ -202,6 +269,7 @@ def compile_model(
         weight_decay: see :func:`make_optimizer`.
         label_smoothing: see :class:`~keras_resnet.losses.SparseCategoricalCrossentropy`.
         momentum: SGD momentum.
+        ema_momentum: keep a moving average of the weights; see :func:`make_optimizer`.
         top_k: also report top-k accuracy when the model has more than k classes.
         jit_compile: XLA: ``"auto"`` is Keras's choice, which is off on the TensorFlow
             CPU backend and on torch (benchmarks/RESULTS.md).
@@ -240,7 +308,7 @@ def compile_model(
     if model.output_shape[-1] > top_k:
         metrics.append(top_k_metric(k=top_k, name=f"top{top_k}_accuracy"))
     model.compile(
-        optimizer=make_optimizer(optimizer, schedule, weight_decay, momentum),
+        optimizer=make_optimizer(optimizer, schedule, weight_decay, momentum, ema_momentum),
         loss=loss,
         metrics=metrics,
         jit_compile=jit_compile,
@@ -274,6 +342,7 @@ def compile_for_run(
         weight_decay=config.weight_decay,
         label_smoothing=config.label_smoothing,
         momentum=config.momentum,
+        ema_momentum=config.ema_momentum,
         top_k=config.top_k,
         jit_compile=config.jit_compile,
         soft_labels=soft_labels,

@@ -15,10 +15,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_resnet import models
+from keras_resnet import imagenet, models, saving
 from keras_resnet.weights.architecture import architecture_of
 from keras_resnet.weights.assign import describe_source
-from keras_resnet.weights.download import atomic_path, download_hub_file, download_weights
+from keras_resnet.weights.download import download_hub_file, download_weights
 from keras_resnet.weights.hub import is_hub_name
 from keras_resnet.weights.keras_applications import (
     keras_applications_layout,
@@ -118,8 +118,10 @@ def convert(
     """Converts pretrained weights into a saved ``.keras`` model of this library.
 
     The model is built in the layout the weights need (keras.applications' files build
-    their v1 or V2 layout, see :func:`source_layout`), loaded, and written atomically:
-    to a temporary file in the destination folder, then renamed over ``output``.
+    their v1 or V2 layout, see :func:`source_layout`), loaded, and written atomically
+    by :func:`keras_resnet.saving.save_model`. When the source's 1000-class ImageNet
+    classifier is kept, the file's metadata names its classes, so that ``keras-resnet
+    predict`` prints class names.
 
     Args:
         source: a weights file (see :func:`load_pretrained`), a published set name
@@ -164,8 +166,14 @@ def convert(
         **{**layout, **kwargs},
     )
     _load_read(model, source, kind, state)
-    with atomic_path(output, suffix=".keras") as temporary:
-        model.save(temporary)
+    # A 1000-class head kept from the source is ImageNet-1k's, whose names ship with us.
+    imagenet_head = num_classes == _source_classes(state) == imagenet.NUM_CLASSES
+    saving.save_model(
+        model,
+        output,
+        class_names=imagenet.class_names() if imagenet_head else None,
+        model_name=models.canonical_name(model_name),
+    )
     return model
 
 
