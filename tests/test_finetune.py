@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 import keras_resnet
-from keras_resnet import cli
+from keras_resnet import cli, training
 from keras_resnet.layers import BatchNormalization, DropPath
 from keras_resnet.training import compile_model, finetune
 from keras_resnet.training.config import PRESETS, TrainConfig, choose_preset, preset_for
@@ -43,14 +43,14 @@ def _values(variables):
     return {variable.path: keras.ops.convert_to_numpy(variable).copy() for variable in variables}
 
 
-def _small_model(num_classes=3, **kwargs):
+def _small_model(num_classes=3, input_shape=(16, 16, 3), **kwargs):
     return keras_resnet.ResNet(
         stage_depths=(1, 1),
         block_type="basic",
         stage_widths=(8, 16),
         stem_type="cifar",
         num_classes=num_classes,
-        input_shape=(16, 16, 3),
+        input_shape=input_shape,
         **kwargs,
     )
 
@@ -352,3 +352,43 @@ def test_fine_tuning_beats_training_from_scratch(transfer, monkeypatch, capsys):
         if path.endswith(("moving_mean", "moving_variance")):
             np.testing.assert_array_equal(final[path], value, err_msg=path)
     assert tuned["batch_norm_statistics_images"] == 0
+
+
+def test_train_with_weights_runs_both_phases_through_the_python_api(tmp_path):
+    source = _small_model(num_classes=5)
+    _randomize_statistics(source)
+    path = tmp_path / "source.weights.h5"
+    source.save_weights(path)
+    statistics = {
+        key: value
+        for key, value in _values(source.weights).items()
+        if key.endswith(("moving_mean", "moving_variance"))
+    }
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (40, 16, 16, 3)).astype("uint8")
+    labels = np.arange(40) % 5
+
+    result = training.train(
+        (images, labels),
+        model=_small_model,
+        weights=path,
+        epochs=3,
+        head_epochs=1,
+        batch_size=8,
+        augment="none",
+        output=tmp_path / "runs",
+        run_name="tuned",
+        verbose=0,
+    )
+    metrics = result.metrics
+    assert metrics["preset"] == "fine_tune" and metrics["weights"] == str(path)
+    head, whole = metrics["phases"]
+    assert (head["name"], head["first_epoch"], head["last_epoch"]) == ("head", 0, 1)
+    assert whole["peak_learning_rate"] == pytest.approx(0.1 * head["peak_learning_rate"])
+    assert metrics["epochs_run"] == 3
+    final = _values(result.model.weights)
+    for key, value in statistics.items():
+        np.testing.assert_array_equal(final[key], value, err_msg=key)
+    assert not np.array_equal(
+        final["conv2_block1/conv1/kernel"], _values(source.weights)["conv2_block1/conv1/kernel"]
+    )
