@@ -100,6 +100,7 @@ class TrainConfig:
         "with --weights, the epochs after the head's train the whole network at the peak "
         "learning rate times this",
         check="positive",
+        metavar="FACTOR",
     )
     fine_tune_batch_norm: bool = _setting(
         False,
