@@ -16,7 +16,9 @@ class DropPath(layers.Layer):
     """Stochastic depth: drops a whole residual branch per sample while training.
 
     Surviving branches are scaled by ``1 / (1 - rate)`` so the expected output is
-    unchanged and inference needs no rescaling (Huang et al. 2016).
+    unchanged and inference needs no rescaling (Huang et al. 2016). A frozen layer
+    (``trainable=False``, as in a frozen backbone) never drops: a frozen feature
+    extractor must give the same features every time, as frozen batch norm does.
 
     Args:
         rate: probability of dropping the branch of one sample, in [0, 1).
@@ -36,7 +38,7 @@ class DropPath(layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
-        if not training or self.rate == 0.0:
+        if not training or not self.trainable or self.rate == 0.0:
             return inputs
         keep = 1.0 - self.rate
         mask_shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)

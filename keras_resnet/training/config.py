@@ -31,7 +31,7 @@ DEFAULT_WEIGHT_DECAY = {"sgd": 1e-3, "adamw": 0.05}
 
 OPTIMIZERS = tuple(BASE_LEARNING_RATES)
 MIXED_PRECISION = ("bfloat16", "float16")
-PRESET_NAMES = ("digits", "photos", "small_images", "imagenet")
+PRESET_NAMES = ("digits", "photos", "small_images", "imagenet", "fine_tune")
 
 # Images whose sides are all at most this many pixels are small images (CIFAR's 32,
 # Tiny ImageNet's 64): they train at their stored size with the CIFAR stem's networks.
@@ -82,6 +82,31 @@ class TrainConfig:
     )
     model_kwargs: Mapping[str, Any] = _setting(
         help="more arguments for building a named model", factory=dict, cli=False
+    )
+    weights: str | None = _setting(
+        None,
+        "pretrained weights to fine-tune from: imagenet, a file (.pth, .safetensors, .h5) "
+        "or hf://ORG/NAME; the head is new, for the data's classes. None: train from scratch",
+        metavar="SOURCE",
+    )
+    head_epochs: int = _setting(
+        3,
+        "with --weights, the first epochs train only the new head on the frozen backbone "
+        "(batch norm in inference mode)",
+        check="integer",
+        metavar="N",
+    )
+    fine_tune_lr_multiplier: float = _setting(
+        0.1,
+        "with --weights, the epochs after the head's train the whole network at the peak "
+        "learning rate times this",
+        check="positive",
+        metavar="FACTOR",
+    )
+    fine_tune_batch_norm: bool = _setting(
+        False,
+        "with --weights, batch norm trains with the whole network instead of keeping its "
+        "pretrained statistics",
     )
     image_size: tuple[int, int] | None = _setting(
         None,
@@ -283,18 +308,31 @@ IMAGENET = TrainConfig(
     validation_split=0.0,
 )
 
+#: Pretrained weights fine-tuned on a few hundred to a few thousand images: the head
+#: alone for ``head_epochs``, then the whole network at ``fine_tune_lr_multiplier``
+#: times the peak rate (keras_resnet.training.finetune). A new head on frozen features
+#: wants a rate well above ImageNet's 0.1 per 256; the pretrained features need few
+#: epochs. Chosen on a synthetic transfer task (tests/test_finetune.py), not yet on photos.
+FINE_TUNE = TrainConfig(
+    preset="fine_tune",
+    epochs=10,
+    base_learning_rates={"sgd": 0.4, "adamw": 1e-3},
+)
+
 PRESETS: dict[str, TrainConfig] = {
     "digits": DIGITS,
     "photos": PHOTOS,
     "small_images": SMALL_IMAGES,
     "imagenet": IMAGENET,
+    "fine_tune": FINE_TUNE,
 }
 
 
-def choose_preset(data: Any = None) -> str:
-    """The name of the preset for ``data``: digits, small_images or photos.
+def choose_preset(data: Any = None, weights: Any = None) -> str:
+    """The name of the preset for ``data``: fine_tune, digits, small_images or photos.
 
-    The embedded digits (``None`` or ``"digits"``) get ``"digits"``; data whose images
+    A run given pretrained ``weights`` fine-tunes them: ``"fine_tune"``. Otherwise the
+    embedded digits (``None`` or ``"digits"``) get ``"digits"``; data whose images
     are at most :data:`SMALL_IMAGE_SIZE` pixels on both sides get ``"small_images"``;
     anything else, or data whose image size cannot be read without loading it (tfds),
     ``"photos"``. ImageNet scale is never guessed: ask for ``"imagenet"``.
@@ -302,6 +340,7 @@ def choose_preset(data: Any = None) -> str:
     Args:
         data: what :func:`keras_resnet.training.train` takes: None, ``"digits"``, an
             image folder, ``"tfds:NAME"``, ``(x, y)`` arrays or an ``ImageData``.
+        weights: the run's pretrained weights, or None.
 
     Returns:
         A key of :data:`PRESETS`.
@@ -310,6 +349,8 @@ def choose_preset(data: Any = None) -> str:
         >>> choose_preset(None), choose_preset((np.zeros((4, 32, 32, 3)), np.zeros(4)))
         ('digits', 'small_images')
     """
+    if weights is not None:
+        return "fine_tune"
     if is_digits(data):
         return "digits"
     size = stored_image_size(data)
@@ -318,12 +359,14 @@ def choose_preset(data: Any = None) -> str:
     return "photos"
 
 
-def preset_for(data: Any = None, name: str | None = None) -> TrainConfig:
-    """The preset ``name`` (None: chosen from ``data``); small images keep their size.
+def preset_for(data: Any = None, name: str | None = None, weights: Any = None) -> TrainConfig:
+    """The preset ``name`` (None: chosen from ``data`` and ``weights``); small images
+    keep their size.
 
     Args:
         data: see :func:`choose_preset`.
         name: a key of :data:`PRESETS`, or None.
+        weights: the run's pretrained weights, or None (see :func:`choose_preset`).
 
     Returns:
         The preset's config; its ``preset`` field names it.
@@ -335,12 +378,13 @@ def preset_for(data: Any = None, name: str | None = None) -> TrainConfig:
         >>> preset_for("path/to/cifar10").preset
         'small_images'
     """
-    name = name or choose_preset(data)
+    name = name or choose_preset(data, weights)
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}: use one of {', '.join(PRESETS)}.")
     config = PRESETS[name]
-    if name == "small_images":
-        config = config.replace(image_size=stored_image_size(data))
+    size = stored_image_size(data)
+    if name == "small_images" or (name == "fine_tune" and size and max(size) <= SMALL_IMAGE_SIZE):
+        config = config.replace(image_size=size)
     return config
 
 

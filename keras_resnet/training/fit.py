@@ -5,7 +5,9 @@ the recipe and writes ``<output>/<run_name>/``: ``model.keras`` (with class name
 ``best.keras``, ``metrics.json``, ``training_curves.png``, ``confusion_matrix.png``,
 ``class_names.txt``, ``training_log.csv``, TensorBoard ``logs/`` (where TensorBoard
 is installed) and, while a run is unfinished, ``backup/``, from which ``resume=True``
-continues it. :func:`train` loads the data first, with the preset the data calls for.
+continues it. A run given pretrained ``weights`` fine-tunes them in the phases of
+:mod:`~keras_resnet.training.finetune`. :func:`train` loads the data first, with the
+preset the data calls for.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import keras
 from keras_resnet import saving
 from keras_resnet.distribute import Distribution, get_distribution
 from keras_resnet.models import canonical_name, get_model
-from keras_resnet.training import batches, optim, precise_bn, run_dir
+from keras_resnet.training import batches, finetune, optim, precise_bn, run_dir
 from keras_resnet.training.callbacks import run_callbacks
 from keras_resnet.training.config import (
     TrainConfig,
@@ -162,6 +164,8 @@ def fit(
         )
     with distribution.scope(), dtype_policy(config.mixed_precision) as policy:
         model, model_name = _build_model(model, data, policy, _model_kwargs(config))
+        if config.weights is not None:
+            finetune.load_backbone(model, config.weights)
     chief_dir = os.path.join(os.fspath(config.output), config.run_name or model_name.lower())
     with run_dir.worker_dir(chief_dir, distribution.is_chief) as here:
         run = _Run(
@@ -238,7 +242,7 @@ def train(
     from keras_resnet import data as data_lib
 
     if config is None:
-        config = preset_for(data, settings.pop("preset", None))
+        config = preset_for(data, settings.pop("preset", None), settings.get("weights"))
     if model is not None and "drop_path_rate" not in settings:
         settings["drop_path_rate"] = None
     config = config.replace(model=model if isinstance(model, str) else None, **settings)
@@ -330,6 +334,7 @@ def _check_settings(config: TrainConfig) -> None:
             f"early_stopping must be a patience of at least 1, got {config.early_stopping}."
         )
     check_optimizer(config.optimizer)
+    finetune.schedule(config)
 
 
 def _model_kwargs(config: TrainConfig) -> dict[str, Any]:
@@ -368,24 +373,42 @@ def _build_model(model, data, policy: str, model_kwargs: dict) -> tuple[keras.Mo
 
 
 def _train(run: _Run, resumed_from_epoch: int, callbacks) -> float:
-    """Compiles and fits the model; returns the seconds ``model.fit`` took."""
-    config, distribution, data = run.config, run.distribution, run.data
+    """Compiles and fits the model, phase by phase; returns the seconds fitting took."""
+    config, distribution = run.config, run.distribution
+    phases = finetune.schedule(config)
     if config.verbose != 0:
         if config.preset:
             print(f"preset: {config.preset}")
+        if config.weights is not None:
+            print(f"weights: {os.fspath(config.weights)}")
         print(distribution.describe())
         print(
             f"batch: {run.batch_size} images per step "
             f"({run.batch_size // distribution.num_replicas} per replica); "
             f"peak learning rate {run.peak_learning_rate:.4g}"
         )
+    seconds = 0.0
+    for number, phase in enumerate(phases, 1):
+        # A resumed run skips the phases it finished; its backup restores the one it was in.
+        if resumed_from_epoch >= phase.last_epoch:
+            continue
+        if config.verbose != 0 and len(phases) > 1:
+            print(f"phase {number}/{len(phases)}: {phase.describe()}")
+        seconds += _fit_phase(run, phase, max(resumed_from_epoch, phase.first_epoch), callbacks)
+    return seconds
+
+
+def _fit_phase(run: _Run, phase: finetune.Phase, resumed_from_epoch: int, callbacks) -> float:
+    """Prepares, compiles and fits one phase; returns the seconds ``model.fit`` took."""
+    config, distribution, data = run.config, run.distribution, run.data
     with distribution.scope():
+        phase.prepare(run.model)
         optim.compile_for_run(
             run.model,
-            config,
+            config.replace(epochs=phase.epochs),
             steps_per_epoch=batches.steps_per_epoch(data, run.batch_size),
             batch_size=run.batch_size,
-            peak=run.peak_learning_rate,
+            peak=run.peak_learning_rate * phase.learning_rate_multiplier,
             soft_labels=data.train.element_spec[1].dtype.is_floating,
         )
     own_callbacks = run_callbacks(
@@ -407,7 +430,8 @@ def _train(run: _Run, resumed_from_epoch: int, callbacks) -> float:
                 run.batch_size,
                 getattr(data, "num_validation", None),
             ),
-            epochs=config.epochs,
+            initial_epoch=phase.first_epoch,
+            epochs=phase.last_epoch,
             callbacks=[*optim.ema_callbacks(run.model), *own_callbacks, *callbacks],
             # The pipeline shuffles; Keras would only warn that it cannot.
             shuffle=False,
@@ -486,6 +510,14 @@ def _metrics(
         "optimizer": run.config.optimizer,
         "peak_learning_rate": run.peak_learning_rate,
         "ema_momentum": run.config.ema_momentum,
+        "weights": None if run.config.weights is None else os.fspath(run.config.weights),
+        "phases": [
+            {
+                **phase.to_dict(),
+                "peak_learning_rate": run.peak_learning_rate * phase.learning_rate_multiplier,
+            }
+            for phase in finetune.schedule(run.config)
+        ],
         "image_size": list(run.data.image_shape[:2]),
         "num_train": getattr(run.data, "num_train", None),
         "batch_norm_statistics_images": statistics_images,
