@@ -515,8 +515,8 @@ def test_digits_default_to_mixup_and_an_explicit_alpha_wins(tmp_path, monkeypatc
         assert result.metrics["test_accuracy"] >= 0
     images, labels = colour_arrays(24)
     training.train((images, labels), tiny_model, epochs=1, output=tmp_path, verbose=0)
-    assert asked == [training.DIGITS_DEFAULTS["mixup"], 0.0, 0.0]
-    assert training.DIGITS_DEFAULTS["mixup"] > 0
+    assert asked == [training.PRESETS["digits"].mixup, 0.0, 0.0]
+    assert training.PRESETS["digits"].mixup > 0
 
 
 def _moving_statistics(model):

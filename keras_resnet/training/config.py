@@ -406,25 +406,3 @@ def data_label(data: Any) -> str | None:
             return text[len("tfds:") :].replace("/", "-")
         return os.path.basename(os.path.normpath(text)) or None
     return None
-
-
-# Two presets as dictionaries of the settings they change, for callers not yet on PRESETS.
-DIGITS_DEFAULTS = {
-    "model": DIGITS.model,
-    "image_size": DIGITS.image_size,
-    "epochs": DIGITS.epochs,
-    "batch_size": DIGITS.batch_size,
-    "validation_split": DIGITS.validation_split,
-    "mixup": DIGITS.mixup,
-    "base_learning_rates": dict(DIGITS.base_learning_rates),
-    "model_kwargs": {"drop_path_rate": DIGITS.drop_path_rate},
-}
-PHOTO_DEFAULTS = {
-    "model": PHOTOS.model,
-    "image_size": PHOTOS.image_size,
-    "epochs": PHOTOS.epochs,
-    "batch_size": PHOTOS.batch_size,
-    "validation_split": PHOTOS.validation_split,
-    "mixup": PHOTOS.mixup,
-    "base_learning_rates": {"sgd": PHOTOS.base_learning_rates["sgd"]},
-}
