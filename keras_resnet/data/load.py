@@ -19,6 +19,7 @@ from keras_resnet.data.sources.datasets import load_datasets
 from keras_resnet.data.sources.digits import load_digits
 from keras_resnet.data.sources.folder import load_folder
 from keras_resnet.data.sources.tfds import load_tfds
+from keras_resnet.data.splits import VALIDATION_SPLIT
 from keras_resnet.data.transforms import eval_crop_fraction
 
 AUGMENTATIONS = ("basic", "shift", "randaugment")
@@ -28,7 +29,7 @@ def load_data(
     source: Any = None,
     image_size: int | Sequence[int] | None = None,
     batch_size: int = 32,
-    validation_split: float = 0.2,
+    validation_split: float = VALIDATION_SPLIT,
     seed: int = 0,
     augment: str | None = "basic",
     cache: bool | str | None = None,

@@ -15,6 +15,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+# Images whose sides are all at most SMALL_IMAGE_SIZE pixels (CIFAR's 32, Tiny
+# ImageNet's 64) load at their stored size, and train with the CIFAR stem's networks.
+from keras_resnet.data.sizes import STORED_SIZE_LIMIT as SMALL_IMAGE_SIZE
+from keras_resnet.data.splits import VALIDATION_SPLIT
 from keras_resnet.distribute import STRATEGIES, Distribution
 
 # Peak learning rate per 256 images, scaled linearly with the batch size (Goyal et al.
@@ -31,14 +35,6 @@ OPTIMIZERS = tuple(BASE_LEARNING_RATES)
 AUGMENTATIONS = ("basic", "shift", "randaugment")
 MIXED_PRECISION = ("bfloat16", "float16")
 PRESET_NAMES = ("digits", "photos", "small_images", "imagenet")
-
-# Images whose sides are all at most this many pixels are small images (CIFAR's 32,
-# Tiny ImageNet's 64): they train at their stored size with the CIFAR stem's networks.
-SMALL_IMAGE_SIZE = 64
-
-# The fraction of a source's training images held out for validation when it has no
-# validation split of its own.
-VALIDATION_SPLIT = 0.2
 
 
 def _setting(default: Any = None, help: str = "", factory: Any = None, **cli: Any) -> Any:
