@@ -64,6 +64,17 @@ def colour_data(n=48, batch_size=16):
     )
 
 
+def test_batch_size_of_reads_the_data_and_asks_a_hand_made_pipeline():
+    data = colour_data(batch_size=16)
+    assert data.batch_size is None
+    assert training.batch_size_of(data) == 16
+    # The field wins: the pipeline is not asked.
+    assert training.batch_size_of(dataclasses.replace(data, batch_size=8)) == 8
+    empty = dataclasses.replace(data, train=data.train.take(0))
+    with pytest.raises(ValueError, match="no examples"):
+        training.batch_size_of(empty)
+
+
 # Recipe -----------------------------------------------------------------------------
 
 
