@@ -15,10 +15,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_resnet import models
+from keras_resnet import models, saving
 from keras_resnet.weights.architecture import architecture_of
 from keras_resnet.weights.assign import describe_source
-from keras_resnet.weights.download import atomic_path, download_hub_file, download_weights
+from keras_resnet.weights.download import download_hub_file, download_weights
 from keras_resnet.weights.hub import is_hub_name
 from keras_resnet.weights.keras_applications import (
     keras_applications_layout,
@@ -164,8 +164,7 @@ def convert(
         **{**layout, **kwargs},
     )
     _load_read(model, source, kind, state)
-    with atomic_path(output, suffix=".keras") as temporary:
-        model.save(temporary)
+    saving.write_atomically(output, model.save)
     return model
 
 
