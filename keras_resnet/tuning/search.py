@@ -154,7 +154,7 @@ def tune(
     image_size: int | Sequence[int] | None = None,
     steps_per_epoch: int | None = None,
     validation_split: float = VALIDATION_SPLIT,
-    augment: str | None = "basic",
+    augment: str | None = TrainConfig.augment,
     verbose: int | str = 0,
     **hypermodel_kwargs: Any,
 ) -> TuneResult:

@@ -203,7 +203,7 @@ class HyperResNet(keras_tuner.HyperModel):
         max_flops: float | None = None,
         epochs: int = DEFAULT_EPOCHS,
         steps_per_epoch: int = 100,
-        batch_size: int = 32,
+        batch_size: int = training.TrainConfig.batch_size,
         model_kwargs: dict | None = None,
         name: str = "hyper_resnet",
     ):
