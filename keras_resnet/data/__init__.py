@@ -14,6 +14,7 @@ Modules, one concern each:
   (ready-made pipelines), ``folder``, ``tfds``.
 - ``folders``, ``checks``: a folder's layout and image files; checking each file.
 - ``sizes``: parsing ``image_size``, each source's default, what counts as small.
+- ``holdout``: the share held out for validation when a source has none.
 - ``decode``, ``transforms``, ``randaugment``, ``mix``: what happens to an image.
 - ``seeds``: the stateless per-element seeds every random transform takes.
 - ``splits``, ``caching``, ``plan``, ``pipeline``: from splits to batched pipelines.
@@ -25,27 +26,49 @@ Example:
     (10, (32, 32, 3), 64)
 """
 
-from keras_resnet.data.caching import CACHE_MEMORY_FRACTION, TRAIN_CACHE_SCALE
-from keras_resnet.data.checks import MAX_REPORTED_FILES
-from keras_resnet.data.folders import IMAGE_EXTENSIONS
-from keras_resnet.data.image_data import ImageData
-from keras_resnet.data.load import AUGMENTATIONS, load_data, load_image
-from keras_resnet.data.plan import RANDOM_STAGES, TransformPlan
-from keras_resnet.data.randaugment import RANDAUGMENT_MAGNITUDE, RANDAUGMENT_OPS
-from keras_resnet.data.sizes import (
-    DEFAULT_IMAGE_SIZE,
-    DIGITS_IMAGE_SIZE,
-    SMALL_IMAGE_SIZE,
-    STORED_SIZE_LIMIT,
-)
-from keras_resnet.data.sources.digits import DIGITS_TEST_FRACTION
-from keras_resnet.data.splits import ENCODED_SHUFFLE_BUFFER
-from keras_resnet.data.transforms import (
-    CROP_ASPECT_RATIO,
-    CROP_SCALE,
-    EVAL_CROP_FRACTION,
-    SMALL_CROP_SCALE,
-)
+import importlib
+
+# Each public name and the module that holds it: the package imports a module (and
+# TensorFlow with most of them) only when one of its names is first used, so that
+# keras_resnet.training.config can import the data's defaults without TensorFlow.
+_HOMES = {
+    "AUGMENTATIONS": "load",
+    "CACHE_MEMORY_FRACTION": "caching",
+    "CROP_ASPECT_RATIO": "transforms",
+    "CROP_SCALE": "transforms",
+    "DEFAULT_IMAGE_SIZE": "sizes",
+    "DIGITS_IMAGE_SIZE": "sizes",
+    "DIGITS_TEST_FRACTION": "sources.digits",
+    "ENCODED_SHUFFLE_BUFFER": "splits",
+    "EVAL_CROP_FRACTION": "transforms",
+    "IMAGE_EXTENSIONS": "folders",
+    "ImageData": "image_data",
+    "MAX_REPORTED_FILES": "checks",
+    "RANDAUGMENT_MAGNITUDE": "randaugment",
+    "RANDAUGMENT_OPS": "randaugment",
+    "RANDOM_STAGES": "plan",
+    "SMALL_CROP_SCALE": "transforms",
+    "SMALL_IMAGE_SIZE": "sizes",
+    "STORED_SIZE_LIMIT": "sizes",
+    "TRAIN_CACHE_SCALE": "caching",
+    "TransformPlan": "plan",
+    "VALIDATION_SPLIT": "holdout",
+    "load_data": "load",
+    "load_image": "load",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})
+
 
 __all__ = [
     "AUGMENTATIONS",
@@ -66,6 +89,7 @@ __all__ = [
     "SMALL_IMAGE_SIZE",
     "STORED_SIZE_LIMIT",
     "TRAIN_CACHE_SCALE",
+    "VALIDATION_SPLIT",
     "ImageData",
     "TransformPlan",
     "load_data",

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet.data.checks import inspect_image
+from keras_resnet.data.holdout import VALIDATION_SPLIT
 from keras_resnet.data.image_data import ImageData
 from keras_resnet.data.plan import TransformPlan
 from keras_resnet.data.sizes import parse_image_size
@@ -19,7 +20,6 @@ from keras_resnet.data.sources.datasets import load_datasets
 from keras_resnet.data.sources.digits import load_digits
 from keras_resnet.data.sources.folder import load_folder
 from keras_resnet.data.sources.tfds import load_tfds
-from keras_resnet.data.splits import VALIDATION_SPLIT
 from keras_resnet.data.transforms import eval_crop_fraction
 
 AUGMENTATIONS = ("basic", "shift", "randaugment")

@@ -11,10 +11,6 @@ import tensorflow as tf
 
 from keras_resnet.data.decode import CODEC_TF
 
-# The fraction of a source's training images held out for validation when it has no
-# validation split of its own: load_data's default, and the training presets'.
-VALIDATION_SPLIT = 0.2
-
 # Shuffle buffer for encoded records that are not cached (tfds); files and arrays
 # shuffle their paths or indices instead, which costs nothing.
 ENCODED_SHUFFLE_BUFFER = 8192

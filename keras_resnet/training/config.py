@@ -17,8 +17,8 @@ from typing import Any
 
 # Images whose sides are all at most SMALL_IMAGE_SIZE pixels (CIFAR's 32, Tiny
 # ImageNet's 64) load at their stored size, and train with the CIFAR stem's networks.
+from keras_resnet.data.holdout import VALIDATION_SPLIT
 from keras_resnet.data.sizes import STORED_SIZE_LIMIT as SMALL_IMAGE_SIZE
-from keras_resnet.data.splits import VALIDATION_SPLIT
 from keras_resnet.distribute import STRATEGIES, Distribution
 
 # Peak learning rate per 256 images, scaled linearly with the batch size (Goyal et al.
