@@ -16,7 +16,7 @@ validation accuracy (best epoch 56%); ``--lr 0.1`` ended at 61% (best 71%). 30 e
 62.7% (best 64.0%), about 4.5 minutes each. A few hundred photos from scratch want
 the higher rate, so the photo default is now 0.4 per 256 (0.05 here); 75 validation
 photos make each one 1.3 points, so read these as rough. With batch-norm statistics
-recomputed after training (``keras_resnet.precise_bn``, now the default), that 30-epoch
+recomputed after training (``keras_resnet.training.precise_bn``, now the default), that 30-epoch
 run at 0.05 ends at 62.7%: the same weights scored 60.0% with the moving averages.
 
 Usage (from the repository root):

@@ -224,29 +224,61 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def _add_tune_arguments(parser: argparse.ArgumentParser) -> None:
+    import inspect
+
+    from keras_resnet.training.config import PRESETS
+    from keras_resnet.tuning import DEFAULT_EPOCHS, TUNERS, tune
+
+    # tune's own signature holds its defaults; the training presets hold the data's.
+    defaults = {name: p.default for name, p in inspect.signature(tune).parameters.items()}
+    digits, small = PRESETS["digits"], PRESETS["small_images"]
     parser.add_argument(
         "--data",
         default=None,
         help="an image folder, tfds:NAME, or digits (default: the embedded digits, offline)",
     )
-    parser.add_argument("--tuner", choices=("random", "hyperband", "bayesian"), default="random")
     parser.add_argument(
-        "--max-trials", type=_positive_int, default=10, help="trials in all (default: 10)"
+        "--tuner",
+        choices=TUNERS,
+        default=defaults["tuner"],
+        help=f"search algorithm (default: {defaults['tuner']})",
     )
     parser.add_argument(
-        "--epochs", type=_positive_int, help="epochs per trial (Hyperband: the most; default: 5)"
+        "--max-trials",
+        type=_positive_int,
+        default=defaults["max_trials"],
+        help=f"trials in all (default: {defaults['max_trials']})",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help=f"epochs per trial (Hyperband: the most; default: {DEFAULT_EPOCHS})",
     )
     parser.add_argument(
         "--max-flops", help="most multiply-adds per image of a trial, e.g. 50M or 0.5G"
     )
     parser.add_argument("--max-params", help="most trainable parameters of a trial, e.g. 2.5M")
-    parser.add_argument("--output", default="saved_models", help="default: saved_models")
-    parser.add_argument("--run-name", help="run folder name (default: tune-<data>)")
-    parser.add_argument("--batch-size", type=_positive_int, help="batch size (digits: 64, else 32)")
     parser.add_argument(
-        "--image-size", type=_positive_int, help="resize images to N x N (digits: 16, else 224)"
+        "--output", default=defaults["output"], help=f"default: {defaults['output']}"
     )
-    parser.add_argument("--seed", type=int, default=0, help="default: 0")
+    parser.add_argument("--run-name", help="run folder name (default: tune-<data>)")
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help="images per step (default: the training preset's for the data: "
+        f"digits {digits.batch_size}, small images {small.batch_size}, "
+        f"other photos {PRESETS['photos'].batch_size})",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=_positive_int,
+        help="resize images to N x N (default: the training preset's for the data: "
+        f"digits {_shown(digits.image_size)}, small images their stored size, "
+        "other photos the data's default)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=defaults["seed"], help=f"default: {defaults['seed']}"
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",

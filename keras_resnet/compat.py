@@ -215,3 +215,50 @@ def weightless_build() -> Iterator[None]:
             yield
     finally:
         global_state.set_global_attribute("uninitialized_variables", queued)
+
+
+# ----------------------------------------------------------------------------------------
+# TensorFlow and tf2onnx: ONNX export
+
+
+def freeze_variables(concrete_function: Any) -> Any:
+    """``concrete_function`` with its captured variables turned into constants.
+
+    tf2onnx takes a graph whose captured variables (the normalisation's mean and
+    variance) would otherwise become extra graph inputs. TensorFlow offers no public
+    way to freeze a TF2 function: ``convert_variables_to_constants_v2`` under
+    ``tensorflow.python`` is what tf2onnx's own ``from_function`` uses.
+
+    Args:
+        concrete_function: a ``tf.function``'s concrete function.
+
+    Returns:
+        The frozen concrete function.
+
+    Example:
+        >>> frozen = freeze_variables(tf.function(model).get_concrete_function(spec))
+    """
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    return convert_variables_to_constants_v2(concrete_function)
+
+
+def patch_tf2onnx_for_numpy2() -> None:
+    """Lets tf2onnx run under numpy 2, where it still uses names numpy 2 removed.
+
+    Keras ships the fix as ``keras.src.export.tf2onnx_lib.patch_tf2onnx`` and applies
+    it once per process in its own ONNX export; this does the same, so it stays
+    applied as Keras leaves it. Without that module (another
+    Keras release) tf2onnx is used as it is.
+
+    Example:
+        >>> patch_tf2onnx_for_numpy2()
+        >>> import tf2onnx
+    """
+    try:
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+    except ImportError:
+        return
+    patch_tf2onnx()

@@ -254,6 +254,7 @@ def _unnamed(num_classes: int) -> Sequence:
 
 def _load_source(source, metadata: dict, batch_size: int):
     from keras_resnet.data import load_data
+    from keras_resnet.training.config import VALIDATION_SPLIT
 
     trained_on = metadata.get("data")
     if source is None:
@@ -272,7 +273,7 @@ def _load_source(source, metadata: dict, batch_size: int):
         batch_size=batch_size,
         # Re-split the training source exactly as in training; any other source is
         # evaluated whole (or by its own test/val folders).
-        validation_split=float(metadata.get("validation_split", 0.2)) if same else 0.0,
+        validation_split=float(metadata.get("validation_split", VALIDATION_SPLIT)) if same else 0.0,
         seed=int(metadata.get("seed") or 0) if same else 0,
         augment=None,
     )

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_resnet import compat
 from keras_resnet.saving import (
     ONNX_METADATA_KEY,
     SAVEDMODEL_METADATA,
@@ -245,13 +246,10 @@ def _write_onnx_tensorflow(model, spec, path) -> None:
     first turns them into constants.
     """
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
 
     tf2onnx = _import_tf2onnx()
     function = tf.function(lambda image: model(image, training=False))
-    frozen = convert_variables_to_constants_v2(function.get_concrete_function(_tf_spec(spec)))
+    frozen = compat.freeze_variables(function.get_concrete_function(_tf_spec(spec)))
     inputs = [tensor.name for tensor in frozen.inputs]
     outputs = [tensor.name for tensor in frozen.outputs]
     with _quiet():
@@ -271,13 +269,7 @@ def _import_tf2onnx():
         raise ImportError(
             "ONNX export on the TensorFlow backend needs tf2onnx and onnx: pip install tf2onnx onnx"
         ) from error
-    try:
-        # tf2onnx still uses numpy names that numpy 2 removed; Keras ships the fix.
-        from keras.src.export.tf2onnx_lib import patch_tf2onnx
-    except ImportError:
-        pass
-    else:
-        patch_tf2onnx()
+    compat.patch_tf2onnx_for_numpy2()
     return tf2onnx
 
 

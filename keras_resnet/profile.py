@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import keras
 
+from keras_resnet import compat
 from keras_resnet.layers import Bottleneck
 from keras_resnet.models import (
     MODEL_CONFIGS,
@@ -149,7 +150,7 @@ def layer_macs(layer: keras.layers.Layer) -> int:
         The multiply-adds of its convolutions and dense layers.
     """
     total = 0
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
+    for sublayer in [layer, *compat.flatten_layers(layer)]:
         if isinstance(sublayer, keras.layers.Conv2D | keras.layers.Dense):
             input_shape = sublayer.get_build_config()["input_shape"]
             output_shape = sublayer.compute_output_shape(input_shape)

@@ -57,3 +57,18 @@ def test_the_multiworker_patch_applies_inside_its_block_only():
         raise RuntimeError
     assert trainer.reduce_per_replica is original
     assert np.isfinite(model.count_params())
+
+
+def test_the_onnx_export_internals_are_where_compat_expects_them():
+    tf = pytest.importorskip("tensorflow")
+    from keras.src.export import tf2onnx_lib
+    from tensorflow.python.framework import convert_to_constants
+
+    assert callable(tf2onnx_lib.patch_tf2onnx)
+    assert "func" in _parameters(convert_to_constants.convert_variables_to_constants_v2)
+    variable = tf.Variable(3.0)
+    function = tf.function(lambda x: x * variable)
+    frozen = compat.freeze_variables(function.get_concrete_function(tf.TensorSpec((), tf.float32)))
+    # The variable became a constant: the frozen graph captures nothing.
+    assert not frozen.captured_inputs
+    assert float(frozen(tf.constant(2.0))[0]) == 6.0

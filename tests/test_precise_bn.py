@@ -1,4 +1,4 @@
-"""Batch-norm statistics recomputed after training (keras_resnet.precise_bn)."""
+"""Batch-norm statistics recomputed after training (keras_resnet.training.precise_bn)."""
 
 from __future__ import annotations
 

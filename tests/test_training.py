@@ -65,6 +65,17 @@ def colour_data(n=48, batch_size=16):
     )
 
 
+def test_batch_size_of_reads_the_data_and_asks_a_hand_made_pipeline():
+    data = colour_data(batch_size=16)
+    assert data.batch_size is None
+    assert training.batch_size_of(data) == 16
+    # The field wins: the pipeline is not asked.
+    assert training.batch_size_of(dataclasses.replace(data, batch_size=8)) == 8
+    empty = dataclasses.replace(data, train=data.train.take(0))
+    with pytest.raises(ValueError, match="no examples"):
+        training.batch_size_of(empty)
+
+
 # Recipe -----------------------------------------------------------------------------
 
 
@@ -516,8 +527,8 @@ def test_digits_default_to_mixup_and_an_explicit_alpha_wins(tmp_path, monkeypatc
         assert result.metrics["test_accuracy"] >= 0
     images, labels = colour_arrays(24)
     training.train((images, labels), tiny_model, epochs=1, output=tmp_path, verbose=0)
-    assert asked == [training.DIGITS_DEFAULTS["mixup"], 0.0, 0.0]
-    assert training.DIGITS_DEFAULTS["mixup"] > 0
+    assert asked == [training.PRESETS["digits"].mixup, 0.0, 0.0]
+    assert training.PRESETS["digits"].mixup > 0
 
 
 def _moving_statistics(model):

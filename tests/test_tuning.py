@@ -166,30 +166,43 @@ def test_height_and_width_must_be_known():
         tuning.HyperResNet(10, (None, None, 3))
 
 
-def test_the_decisions_shared_with_models_and_training(tmp_path, monkeypatch):
-    from keras_resnet import models, training
-    from keras_resnet.tuning import defaults
+def test_the_stems_and_widths_are_the_library_defaults():
+    from keras_resnet import models
+    from keras_resnet.tuning import space
 
-    assert defaults.effective_stem(None, "v1.5") == "imagenet"
-    assert defaults.effective_stem(None, "d") == "deep"
-    assert defaults.effective_stem("cifar", "d") == "cifar"
-    assert defaults.base_widths("cifar", 3) == models.CIFAR_WIDTHS
-    assert defaults.base_widths("deep", 5) == (*models.IMAGENET_WIDTHS, 1024)
-    assert defaults.default_stem((32, 48)) == "cifar"
-    assert defaults.default_stem((64, 64)) is None
-    assert defaults.data_defaults(None) is defaults.data_defaults("Digits")
-    assert defaults.data_defaults(None) is training.DIGITS_DEFAULTS
-    assert defaults.data_defaults("photos") is training.PHOTO_DEFAULTS
+    assert space.library_stem(None, "v1.5") == "imagenet"
+    assert space.library_stem(None, "d") == "deep"
+    assert space.library_stem("cifar", "d") == "cifar"
+    assert space.library_widths("cifar", "v1.5", 3) == models.CIFAR_WIDTHS
+    assert space.library_widths(None, "v1.5", 2) == models.IMAGENET_WIDTHS[:2]
+    # Stages past the library's table double the last width.
+    assert space.library_widths("cifar", "v1.5", 4) == (*models.CIFAR_WIDTHS, 128)
+    assert space.library_widths("deep", "d", 5) == (*models.IMAGENET_WIDTHS, 1024)
+    with pytest.raises(ValueError, match="stem_type"):
+        space.library_widths("tiny", "v1.5", 5)
+
+
+def test_tune_takes_its_defaults_from_the_training_presets(tmp_path, monkeypatch):
+    import inspect
+
+    from keras_resnet.training import config
+
+    defaults = inspect.signature(tuning.tune).parameters
+    assert defaults["validation_split"].default == config.VALIDATION_SPLIT
+    assert defaults["seed"].default == config.TrainConfig().seed
+    assert defaults["output"].default == config.TrainConfig().output
+    assert tuning.SMALL_IMAGE_SIZE == config.SMALL_IMAGE_SIZE
+    # The names a run folder and a saved model take for each kind of data.
     (tmp_path / "flowers").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert defaults.data_label(None) == "digits"
-    assert defaults.data_label("tfds:cifar10/3.0.2") == "cifar10-3.0.2"
-    assert defaults.data_label(Path("flowers")) == "flowers"
-    assert defaults.data_label(tiny_arrays(10)) == "data"
-    assert defaults.data_source(None) == "digits"
-    assert defaults.data_source("flowers") == str(tmp_path / "flowers")
-    assert defaults.data_source("tfds:cifar10") == "tfds:cifar10"
-    assert defaults.data_source(tiny_arrays(10)) is None
+    assert config.data_label(None) == "digits"
+    assert config.data_label("tfds:cifar10/3.0.2") == "cifar10-3.0.2"
+    assert config.data_label(Path("flowers")) == "flowers"
+    assert config.data_label(tiny_arrays(10)) is None
+    assert config.data_source(None) == "digits"
+    assert config.data_source("flowers") == str(tmp_path / "flowers")
+    assert config.data_source("tfds:cifar10") == "tfds:cifar10"
+    assert config.data_source(tiny_arrays(10)) is None
 
 
 # ----------------------------------------------------------------------------------------

@@ -15,13 +15,14 @@ Modules, one concern each:
   (ready-made pipelines), ``folder``, ``tfds``.
 - ``folders``, ``checks``: a folder's layout and image files; checking each file.
 - ``sizes``: parsing ``image_size``, each source's default, what counts as small.
+- ``holdout``: the share held out for validation when a source has none.
 - ``decode``, ``transforms``, ``randaugment``, ``mix``: what happens to an image.
 - ``seeds``: the stateless per-element seeds every random transform takes.
+- ``splits``, ``caching``, ``plan``, ``pipeline``: from splits to batched pipelines.
 
 Names load on first use, so that ``augmentations`` and ``sizes`` (which import no
 TensorFlow) serve the command line and the training configuration without loading
 TensorFlow.
-- ``splits``, ``caching``, ``plan``, ``pipeline``: from splits to batched pipelines.
 
 Example:
     >>> from keras_resnet.data import load_data
@@ -44,6 +45,7 @@ _HOMES = {
     "load_image": "load",
     "RANDOM_STAGES": "plan",
     "TransformPlan": "plan",
+    "VALIDATION_SPLIT": "holdout",
     "RANDAUGMENT_MAGNITUDE": "randaugment",
     "RANDAUGMENT_OPS": "randaugment",
     "DEFAULT_IMAGE_SIZE": "sizes",

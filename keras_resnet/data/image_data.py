@@ -25,7 +25,7 @@ class ImageData:
         skipped_files: ``(path, reason)`` for every file that was not readable.
         train_unaugmented: The training images as evaluation transforms them, in a
             shuffled order, batched with int32 labels; ``fit`` recomputes batch-norm
-            statistics from them after training (:mod:`keras_resnet.precise_bn`).
+            statistics from them after training (:mod:`keras_resnet.training.precise_bn`).
             None for pipelines that were passed in ready-made.
         batch_size: Images per training step: the batch size, or the number of
             training examples when there are fewer; for ready-made pipelines, the

@@ -8,21 +8,21 @@ from keras_resnet.distribute import Distribution
 
 
 def batch_size_of(data) -> int:
-    """Images per step of an ``ImageData``: its ``batch_size``, else its first batch's.
+    """Images per training step of an ``ImageData``: its ``batch_size``.
 
-    The one place a run asks its data for the batch size: once every ``ImageData``
-    carries ``batch_size``, this reads that field alone.
+    :func:`keras_resnet.data.load_data` sets ``batch_size`` for every source, ready-made
+    pipelines included. Only an ``ImageData`` built by hand may leave it None; its
+    training pipeline then tells: by its static batch dimension, else by its first batch.
 
     Raises:
-        ValueError: if the training data holds no examples.
+        ValueError: if the batch size is unknown and the training data holds no examples.
 
     Example:
         >>> batch_size_of(load_data("digits", batch_size=64))
         64
     """
-    batch_size = getattr(data, "batch_size", None)
-    if batch_size:
-        return int(batch_size)
+    if data.batch_size:
+        return int(data.batch_size)
     static = data.train.element_spec[0].shape[0]
     if static is not None:
         return int(static)
@@ -41,9 +41,8 @@ def steps_per_epoch(data, batch_size: int) -> int:
     cardinality = int(data.train.cardinality())
     if cardinality > 0:
         return cardinality
-    num_train = getattr(data, "num_train", 0)
-    if num_train:
-        return math.ceil(num_train / batch_size)
+    if data.num_train:
+        return math.ceil(data.num_train / batch_size)
     return sum(1 for _ in data.train)
 
 

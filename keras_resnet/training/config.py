@@ -16,7 +16,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keras_resnet.data.augmentations import AUGMENTATIONS
-from keras_resnet.data.sizes import STORED_SIZE_LIMIT
+from keras_resnet.data.holdout import VALIDATION_SPLIT
+
+# Images whose sides are all at most SMALL_IMAGE_SIZE pixels (CIFAR's 32, Tiny
+# ImageNet's 64) load at their stored size, and train with the CIFAR stem's networks.
+from keras_resnet.data.sizes import STORED_SIZE_LIMIT as SMALL_IMAGE_SIZE
 from keras_resnet.distribute import STRATEGIES, Distribution
 
 # Peak learning rate per 256 images, scaled linearly with the batch size (Goyal et al.
@@ -32,14 +36,6 @@ DEFAULT_WEIGHT_DECAY = {"sgd": 1e-3, "adamw": 0.05}
 OPTIMIZERS = tuple(BASE_LEARNING_RATES)
 MIXED_PRECISION = ("bfloat16", "float16")
 PRESET_NAMES = ("digits", "photos", "small_images", "imagenet", "fine_tune")
-
-# Images whose sides are all at most this many pixels are small images (CIFAR's 32,
-# Tiny ImageNet's 64): they train at their stored size with the CIFAR stem's networks.
-SMALL_IMAGE_SIZE = STORED_SIZE_LIMIT
-
-# The fraction of a source's training images held out for validation when it has no
-# validation split of its own.
-VALIDATION_SPLIT = 0.2
 
 
 def _setting(default: Any = None, help: str = "", factory: Any = None, **cli: Any) -> Any:
@@ -459,25 +455,3 @@ def data_label(data: Any) -> str | None:
             return text[len("tfds:") :].replace("/", "-")
         return os.path.basename(os.path.normpath(text)) or None
     return None
-
-
-# Two presets as dictionaries of the settings they change, for callers not yet on PRESETS.
-DIGITS_DEFAULTS = {
-    "model": DIGITS.model,
-    "image_size": DIGITS.image_size,
-    "epochs": DIGITS.epochs,
-    "batch_size": DIGITS.batch_size,
-    "validation_split": DIGITS.validation_split,
-    "mixup": DIGITS.mixup,
-    "base_learning_rates": dict(DIGITS.base_learning_rates),
-    "model_kwargs": {"drop_path_rate": DIGITS.drop_path_rate},
-}
-PHOTO_DEFAULTS = {
-    "model": PHOTOS.model,
-    "image_size": PHOTOS.image_size,
-    "epochs": PHOTOS.epochs,
-    "batch_size": PHOTOS.batch_size,
-    "validation_split": PHOTOS.validation_split,
-    "mixup": PHOTOS.mixup,
-    "base_learning_rates": {"sgd": PHOTOS.base_learning_rates["sgd"]},
-}

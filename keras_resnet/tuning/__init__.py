@@ -55,10 +55,10 @@ Distribution.
 
 The package, one concern a module: :mod:`~keras_resnet.tuning.space` (the search space
 and its costs), :mod:`~keras_resnet.tuning.oracles` (oracles within the budget),
-:mod:`~keras_resnet.tuning.search` (``tune`` and its tuners),
-:mod:`~keras_resnet.tuning.report` (the trials table and the plot) and
-:mod:`~keras_resnet.tuning.defaults` (the decisions shared with training, data and
-models).
+:mod:`~keras_resnet.tuning.search` (``tune`` and its tuners) and
+:mod:`~keras_resnet.tuning.report` (the trials table and the plot). A search takes its
+defaults from the training presets (:mod:`keras_resnet.training.config`) and the
+library's stems and widths from :class:`~keras_resnet.config.ResNetConfig`.
 
 Example:
     >>> from keras_resnet.tuning import tune
@@ -66,7 +66,7 @@ Example:
     >>> result.best_hyperparameters, result.best_model_path
 """
 
-from keras_resnet.tuning.defaults import SMALL_IMAGE_SIZE
+from keras_resnet.training.config import SMALL_IMAGE_SIZE
 from keras_resnet.tuning.oracles import BUDGET_ATTEMPTS, TUNERS
 from keras_resnet.tuning.report import (
     PLOT_FILE,

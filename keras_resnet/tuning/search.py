@@ -27,7 +27,15 @@ import keras
 import keras_tuner
 
 from keras_resnet import compat, saving, training
-from keras_resnet.tuning import defaults, oracles, report
+from keras_resnet.training.config import (
+    VALIDATION_SPLIT,
+    TrainConfig,
+    choose_preset,
+    data_label,
+    data_source,
+    preset_for,
+)
+from keras_resnet.tuning import oracles, report
 from keras_resnet.tuning.space import DEFAULT_EPOCHS, HyperResNet, parse_count
 
 BEST_MODEL_FILE = "best.keras"
@@ -136,17 +144,17 @@ def tune(
     epochs: int | None = None,
     max_flops: float | str | None = None,
     max_params: float | str | None = None,
-    output: str | os.PathLike = "saved_models",
+    output: str | os.PathLike = TrainConfig.output,
     run_name: str | None = None,
     batch_size: int | None = None,
-    seed: int | None = 0,
+    seed: int | None = TrainConfig.seed,
     distribution_strategy: Any = None,
     overwrite: bool = False,
     *,
     image_size: int | Sequence[int] | None = None,
     steps_per_epoch: int | None = None,
-    validation_split: float = defaults.VALIDATION_SPLIT,
-    augment: str | None = "basic",
+    validation_split: float = VALIDATION_SPLIT,
+    augment: str | None = TrainConfig.augment,
     verbose: int | str = 0,
     **hypermodel_kwargs: Any,
 ) -> TuneResult:
@@ -163,22 +171,26 @@ def tune(
         max_params: most trainable parameters of a trial; a number or ``"2.5M"``.
         output: the folder that holds run folders.
         run_name: the run folder's name; defaults to ``tune-<data>``.
-        batch_size: images per step; None takes the data's default (64 for the
-            digits, 32 otherwise).
+        batch_size: images per step; None takes the batch size of the data's training
+            preset (:func:`keras_resnet.training.config.preset_for`), as
+            ``keras-resnet train`` does.
         seed: seeds the data split, the initialisation and the oracle.
         distribution_strategy: a ``tf.distribute`` strategy (TensorFlow backend),
             ``"mirrored"``, or a :class:`keras_resnet.distribute.Distribution`: each
             trial trains under it.
         overwrite: start afresh; False continues a search with the same run folder.
-        image_size: images are resized to this; None takes the data's default
-            (16 for the digits, as ``keras-resnet train``).
+        image_size: images are resized to this; None takes the image size of the
+            data's training preset (16 for the digits), as ``keras-resnet train`` does.
         steps_per_epoch: train on only this many batches per epoch (quick runs).
-        validation_split: fraction of the training images held out for validation.
+        validation_split: fraction of the training images held out for validation,
+            where the data has no validation split; unlike the digits' training
+            preset, a search always needs validation data.
         augment: augmentation of ``load_data``.
         verbose: KerasTuner's and Keras's verbosity.
         **hypermodel_kwargs: :class:`HyperResNet` arguments (``width``, ``depth``,
-            ``block_type``, ``stem``, ``learning_rate``...). Below
-            ``defaults.SMALL_IMAGE_SIZE`` pixels the stem defaults to ``"cifar"``.
+            ``block_type``, ``stem``, ``learning_rate``...). Images of at most
+            :data:`~keras_resnet.training.config.SMALL_IMAGE_SIZE` pixels a side (those
+            of the small-images preset) get the ``"cifar"`` stem unless ``stem`` is given.
 
     Returns:
         A :class:`TuneResult`.
@@ -205,7 +217,9 @@ def tune(
     steps = math.ceil(image_data.num_train / batch_size) if image_data.num_train else 1
     if steps_per_epoch is not None:
         steps = min(steps, steps_per_epoch)
-    hypermodel_kwargs.setdefault("stem", defaults.default_stem(image_data.image_size))
+    # Images the training presets count as small get the CIFAR stem, as their networks do.
+    small = choose_preset(image_data) == "small_images"
+    hypermodel_kwargs.setdefault("stem", "cifar" if small else None)
     hypermodel = HyperResNet(
         image_data.num_classes,
         image_data.image_shape,
@@ -217,7 +231,7 @@ def tune(
         **hypermodel_kwargs,
     )
 
-    run_dir = os.path.join(os.fspath(output), run_name or f"tune-{defaults.data_label(data)}")
+    run_dir = os.path.join(os.fspath(output), run_name or f"tune-{data_label(data) or 'data'}")
     is_worker = compat.is_distributed_worker()
     oracle = oracles.make_oracle(tuner, hypermodel, max_trials, epochs, seed)
     tuner_class = HyperbandSearchTuner if tuner == "hyperband" else SearchTuner
@@ -260,7 +274,7 @@ def tune(
         search, hypermodel, run_dir
     )
     _check_some_trial_completed(result, hypermodel)
-    _save_best_model(result, search, image_data, defaults.data_source(data))
+    _save_best_model(result, search, image_data, data_source(data))
     return result
 
 
@@ -290,11 +304,11 @@ def _load(data, image_size, batch_size, validation_split, seed, augment):
     else:
         from keras_resnet import data as data_lib
 
-        data_defaults = defaults.data_defaults(data)
-        batch_size = batch_size or data_defaults["batch_size"]
+        preset = preset_for(data)
+        batch_size = batch_size or preset.batch_size
         image_data = data_lib.load_data(
             data,
-            image_size=image_size if image_size is not None else data_defaults["image_size"],
+            image_size=image_size if image_size is not None else preset.image_size,
             batch_size=batch_size,
             validation_split=validation_split,
             seed=seed or 0,

@@ -28,7 +28,7 @@ import keras_tuner
 from keras_tuner.errors import FailedTrialError, FatalValueError
 
 from keras_resnet import compat, models, profile, training
-from keras_resnet.tuning import defaults
+from keras_resnet.config import ResNetConfig
 
 # The metric that ranks trials.
 OBJECTIVE = "val_accuracy"
@@ -203,7 +203,7 @@ class HyperResNet(keras_tuner.HyperModel):
         max_flops: float | None = None,
         epochs: int = DEFAULT_EPOCHS,
         steps_per_epoch: int = 100,
-        batch_size: int = 32,
+        batch_size: int = training.TrainConfig.batch_size,
         model_kwargs: dict | None = None,
         name: str = "hyper_resnet",
     ):
@@ -272,9 +272,7 @@ class HyperResNet(keras_tuner.HyperModel):
         variant = hyperparameter(hp, "variant", self.variant, "v1.5")
         stem = hyperparameter(hp, "stem", self.stem, None)
         drop_path_rate = hyperparameter(hp, "drop_path_rate", self.drop_path_rate, 0.0)
-        bases = self.base_widths or defaults.base_widths(
-            defaults.effective_stem(stem, variant), self.num_stages
-        )
+        bases = self.base_widths or library_widths(stem, variant, self.num_stages)
         return {
             "stage_depths": tuple(int(depth) for depth in depths),
             "stage_widths": tuple(
@@ -452,7 +450,7 @@ class HyperResNet(keras_tuner.HyperModel):
             row[f"filters_stage{i}"] = filters
         row["block_type"] = config["block_type"]
         row["variant"] = config["variant"]
-        row["stem"] = defaults.effective_stem(config["stem_type"], config["variant"])
+        row["stem"] = library_stem(config["stem_type"], config["variant"])
         row["drop_path_rate"] = config["drop_path_rate"]
         for key in ("optimizer", "learning_rate", "weight_decay", "label_smoothing"):
             row[key] = compile_arguments.get(key)
@@ -498,6 +496,53 @@ def parse_count(value: float | str | None) -> float | None:
     if not value > 0:
         raise ValueError(f"A budget must be above 0, got {value:g}.")
     return value
+
+
+def library_stem(stem: str | None, variant: str) -> str:
+    """The stem :func:`keras_resnet.models.ResNet` builds for ``stem_type=stem``.
+
+    Args:
+        stem: ``"imagenet"``, ``"deep"``, ``"cifar"`` or None (the variant's stem).
+        variant: the ResNet variant.
+
+    Returns:
+        The stem :class:`~keras_resnet.config.ResNetConfig` resolves.
+
+    Example:
+        >>> library_stem(None, "d")
+        'deep'
+    """
+    return ResNetConfig(stage_depths=(1,), variant=variant, stem_type=stem).stem_type
+
+
+def library_widths(stem: str | None, variant: str, num_stages: int) -> tuple[int, ...]:
+    """Stage widths at multiplier 1: the library's defaults for the stem, then doubling.
+
+    A space may have more stages than the library's width table for its stem (a
+    fourth stage after the CIFAR stem's three); those stages double the last width.
+
+    Args:
+        stem: the stem, or None for the variant's.
+        variant: the ResNet variant.
+        num_stages: stages of the network.
+
+    Returns:
+        One width per stage.
+
+    Example:
+        >>> library_widths("cifar", "v1.5", 4)
+        (16, 32, 64, 128)
+    """
+    try:
+        config = ResNetConfig(stage_depths=(1,) * num_stages, variant=variant, stem_type=stem)
+    except ValueError:
+        # More stages than the table has widths; a bad stem or variant raises again
+        # at one stage.
+        if num_stages == 1:
+            raise
+        narrower = library_widths(stem, variant, num_stages - 1)
+        return (*narrower, 2 * narrower[-1])
+    return config.stage_widths
 
 
 def round_filters(value: float, divisor: int = WIDTH_DIVISOR) -> int:
@@ -615,7 +660,7 @@ def _check_stems_fit(stem, num_stages, input_shape) -> None:
     """Every stem the space can take keeps an image of ``input_shape`` large enough."""
     smallest = min(input_shape[:2])
     for stem_type in _spec_values(stem) or [None]:
-        built = defaults.effective_stem(stem_type, "v1.5")
+        built = library_stem(stem_type, "v1.5")
         needed = models.minimum_input_size(built, num_stages)
         if needed > smallest:
             raise ValueError(

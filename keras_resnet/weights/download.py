@@ -8,7 +8,6 @@ its hash is known it is checked again first (and fetched anew if it no longer ma
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import os
@@ -18,9 +17,9 @@ import tempfile
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator
 
 # The table is read through its module at call time, as find_weight_set reads it.
+from keras_resnet import saving
 from keras_resnet.weights import sets
 from keras_resnet.weights.hub import (
     HUB_PREFIX,
@@ -61,35 +60,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> str:
     if not os.access(root, os.W_OK):
         root = os.path.join(tempfile.gettempdir(), ".keras")
     return root
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".part") -> Iterator[str]:
-    """A temporary path next to ``path`` that replaces it only if the block succeeds.
-
-    Args:
-        path: the destination; missing folders are created.
-        suffix: the temporary file's suffix (``model.save`` wants ``.keras``).
-
-    Yields:
-        The temporary path to write; it is deleted if the block raises.
-
-    Example:
-        >>> with atomic_path("saved_models/x.keras", suffix=".keras") as temporary:
-        ...     model.save(temporary)
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    name = os.path.basename(path)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=suffix)
-    os.close(descriptor)
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def fetch_to_cache(
@@ -147,7 +117,8 @@ def fetch_to_cache(
             f"({offline}). Download it once with the network on, or pass the path of "
             "a file you have."
         )
-    with atomic_path(path) as partial:
+
+    def download(partial: str) -> None:
         with open(partial, "wb") as out:
             print(f"Downloading {url}", file=sys.stderr)
             digest, server_hash = _stream(url, out, hash_algorithm)
@@ -155,12 +126,14 @@ def fetch_to_cache(
         if expected is None and trust_server_hash and hash_algorithm == "sha256":
             expected = server_hash
         if expected is not None and not _hash_matches(digest, expected):
+            # Raising makes write_atomically delete the partial file.
             raise ValueError(
                 f"The file downloaded from {url} has {hash_algorithm} {digest}, but "
                 f"{published_as} is published with {expected}: it is corrupt or not the "
                 "published file, and was deleted."
             )
-    return path
+
+    return saving.write_atomically(path, download)
 
 
 def download_weights(
