@@ -26,7 +26,10 @@ def _module_imports():
     import ast
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    import keras_resnet
+
+    # The package as imported: the checkout's, or the installed wheel's in CI's wheel pass.
+    root = Path(keras_resnet.__file__).resolve().parent.parent
     modules = {}
     for path in sorted((root / "keras_resnet").rglob("*.py")):
         parts = path.relative_to(root).with_suffix("").parts
