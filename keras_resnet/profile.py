@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import keras
 
 from keras_resnet import compat
-from keras_resnet.layers import Bottleneck
+from keras_resnet.layers import Bottleneck, ResidualBlock
 from keras_resnet.models import (
     MODEL_CONFIGS,
     block_name,
@@ -86,8 +86,10 @@ def profile_model(
 ) -> ModelProfile:
     """Counts the parameters and multiply-adds of a model, per stage.
 
-    Stages come from the model's :class:`~keras_resnet.config.ResNetConfig`: the
-    layers before the first block are the stem, those after the last block the head.
+    Stages come from the model's :class:`~keras_resnet.config.ResNetConfig` (or, for a
+    network composed by hand from the blocks, from where its blocks change resolution
+    or width): the layers before the first block are the stem, those after the last
+    block the head.
 
     Args:
         model: a model built by this library, or a model name such as ``"resnet50"``.
@@ -99,7 +101,7 @@ def profile_model(
 
     Raises:
         ValueError: on an unknown model name, an input too small for the model, or a
-            model that carries no config (see :func:`keras_resnet.models.resnet_config`).
+            model without residual blocks of this library.
 
     Example:
         >>> profile_model("resnet50").gflops   # 4.09
@@ -108,17 +110,14 @@ def profile_model(
         model = get_model(model, num_classes=num_classes, input_shape=(image_size, image_size, 3))
     else:
         model = _with_input_size(model, image_size)
-    config = resnet_config(model)
+    stage_blocks = _stage_blocks(model)
     stage_of_block = {
-        block_name(stage, block): stage
-        for stage, depth in enumerate(config.stage_depths)
-        for block in range(depth)
+        block.name: stage for stage, blocks in enumerate(stage_blocks) for block in blocks
     }
     stages: dict[str, StageProfile] = {"stem": StageProfile("stem", ())}
-    for stage, depth in enumerate(config.stage_depths):
-        first_block = model.get_layer(block_name(stage, 0))
+    for stage, blocks in enumerate(stage_blocks):
         stages[stage_name(stage)] = StageProfile(
-            stage_name(stage), (), blocks=depth, layout=_block_layout(first_block)
+            stage_name(stage), (), blocks=len(blocks), layout=_block_layout(blocks[0])
         )
     current = stages["stem"]
     for layer in model.layers:
@@ -255,6 +254,42 @@ def format_model_table(profiles: list[ModelProfile]) -> str:
             f"| {profile.name} | {size} | {profile.trainable_params:,} | {profile.gflops:.2f} |"
         )
     return "\n".join(lines)
+
+
+def _stage_blocks(model) -> list[list[ResidualBlock]]:
+    """The residual blocks of each stage, in order.
+
+    A library model's stages come from its config. A network composed by hand from the
+    blocks (examples/02_custom_resnet.ipynb) has none: there a stage starts at each
+    block that changes the resolution or the channel count, as a stage does.
+    """
+    try:
+        config = resnet_config(model)
+    except ValueError:
+        config = None
+    if config is not None:
+        return [
+            [model.get_layer(block_name(stage, block)) for block in range(depth)]
+            for stage, depth in enumerate(config.stage_depths)
+        ]
+    stages: list[list[ResidualBlock]] = []
+    for layer in model.layers:
+        if not isinstance(layer, ResidualBlock):
+            continue
+        previous = stages[-1][-1] if stages else None
+        if (
+            previous is None
+            or layer.strides != 1
+            or (layer.output_channels != previous.output_channels)
+        ):
+            stages.append([])
+        stages[-1].append(layer)
+    if not stages:
+        raise ValueError(
+            f"{model.name} has no residual blocks of keras_resnet: profile_model takes "
+            "models built by keras_resnet or composed from its BasicBlock and Bottleneck."
+        )
+    return stages
 
 
 def _with_input_size(model, image_size):

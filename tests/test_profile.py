@@ -111,3 +111,26 @@ def test_readme_model_table_is_what_the_code_measures():
     table = profile.format_model_table(profile.model_table())
     assert table in readme, "regenerate the README table with `keras-resnet models`"
     keras.backend.clear_session()
+
+
+def test_a_network_composed_from_the_blocks_is_profiled_stage_by_stage():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="stem_conv1")(inputs)
+    x = keras_resnet.BasicBlock(8, name="a")(x)
+    x = keras_resnet.BasicBlock(8, name="b")(x)
+    x = keras_resnet.BasicBlock(16, strides=2, name="c")(x)
+    x = keras_resnet.Bottleneck(8, name="d")(x)  # same resolution, 32 channels: a stage of its own
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3)(x)
+    model = keras.Model(inputs, outputs)
+    report = profile.profile_model(model, image_size=16)
+    stages = {stage.name: stage.blocks for stage in report.stages}
+    assert stages == {"stem": 0, "conv2": 2, "conv3": 1, "conv4": 1, "head": 0}
+    assert report.trainable_params == sum(math.prod(w.shape) for w in model.trainable_weights)
+
+
+def test_a_model_without_residual_blocks_is_refused():
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
+    with pytest.raises(ValueError, match="no residual blocks"):
+        profile.profile_model(model, image_size=8)
