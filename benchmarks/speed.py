@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,9 @@ import time
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+from machine import describe_machine  # noqa: E402
+
 NUM_CLASSES = 1000
 KERAS_MODELS = ("keras_resnet:resnet18", "keras_resnet:resnet50", "applications:resnet50")
 
@@ -66,7 +68,7 @@ def main() -> None:
             results += _run_worker("torchvision", args)
     print(_table(results))
     print(_best_against_best(results))
-    report = {"machine": _machine(), "settings": vars(args), "results": results}
+    report = {"machine": describe_machine(), "settings": vars(args), "results": results}
     Path(args.output).write_text(json.dumps(report, indent=2))
     print(f"written: {args.output}")
 
@@ -455,25 +457,6 @@ def _best_against_best(results: list[dict]) -> str:
             ratio = best["keras_resnet"]["train_images_per_s"] / best[other]["train_images_per_s"]
             lines.append(f"keras_resnet's best against {other}'s best: {ratio:.2f}x")
     return "\n".join(lines)
-
-
-def _machine() -> dict:
-    try:
-        gpus = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split("\n")
-    except (OSError, subprocess.CalledProcessError):
-        gpus = []
-    return {
-        "gpus": [gpu for gpu in gpus if gpu],
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-    }
 
 
 if __name__ == "__main__":
