@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import gc
 import json
-import re
 import sys
 
 import keras
 import numpy as np
 import pytest
 from PIL import Image
+from torchvision_state import torchvision_state
 
 import keras_resnet
 from keras_resnet import cli, training
@@ -231,34 +231,6 @@ def _write_folder(root, split, images, labels):
         Image.fromarray(image).save(folder / f"{index:04d}.png")
 
 
-def _torchvision_state(model):
-    """A basic-block model's weights under torchvision's key names and layouts."""
-    names = {
-        "kernel": "weight",
-        "bias": "bias",
-        "gamma": "weight",
-        "beta": "bias",
-        "moving_mean": "running_mean",
-        "moving_variance": "running_var",
-    }
-    modules = {"stem_conv1": "conv1", "stem_bn1": "bn1", "predictions": "fc"}
-    state = {}
-    for variable in model.weights:
-        layer, name = variable.path.rsplit("/", 1)
-        value = keras.ops.convert_to_numpy(variable)
-        module = modules.get(layer)
-        if module is None:
-            stage, block, sublayer = re.fullmatch(r"conv(\d)_block(\d)/(\w+)", layer).groups()
-            sublayer = {"shortcut_conv": "downsample.0", "shortcut_bn": "downsample.1"}.get(
-                sublayer, sublayer
-            )
-            module = f"layer{int(stage) - 1}.{int(block) - 1}.{sublayer}"
-        if name == "kernel":
-            value = value.T if module == "fc" else value.transpose(3, 2, 0, 1)
-        state[f"{module}.{names[name]}"] = np.ascontiguousarray(value)
-    return state
-
-
 def _torch():
     if "tensorflow" in sys.modules and "torch._dynamo" not in sys.modules:
         # torchvision imports torch._dynamo, which imports triton, whose LLVM crashes
@@ -275,7 +247,7 @@ def test_the_torchvision_state_fits_torchvisions_resnet18():
     )
     _randomize_statistics(model)
     reference = torchvision.models.resnet18(num_classes=5).eval()
-    state = {key: torch.from_numpy(value) for key, value in _torchvision_state(model).items()}
+    state = {key: torch.from_numpy(value) for key, value in torchvision_state(model).items()}
     missing, unexpected = reference.load_state_dict(state, strict=False)
     assert unexpected == [] and all(key.endswith("num_batches_tracked") for key in missing)
     images = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
@@ -296,7 +268,7 @@ def transfer(tmp_path_factory):
     model.fit(images, labels, batch_size=32, epochs=6, verbose=0)
     weights = root / "stripes-resnet20.pth"
     torch.save(
-        {key: torch.from_numpy(value) for key, value in _torchvision_state(model).items()},
+        {key: torch.from_numpy(value) for key, value in torchvision_state(model).items()},
         weights,
     )
     data = root / "transfer"

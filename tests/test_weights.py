@@ -23,6 +23,7 @@ import types
 import keras
 import numpy as np
 import pytest
+from torchvision_state import torchvision_state
 
 import keras_resnet
 from keras_resnet import cli, saving, weights
@@ -399,34 +400,6 @@ def test_keras_applications_preprocessing_is_folded_into_the_stem(name):
 # ----------------------------------------------------------------- torch-free sources
 
 
-def _as_torchvision_state(model):
-    """A basic-block model's weights under torchvision's names: the inverse mapping."""
-    names = {
-        "kernel": "weight",
-        "bias": "bias",
-        "gamma": "weight",
-        "beta": "bias",
-        "moving_mean": "running_mean",
-        "moving_variance": "running_var",
-    }
-    state = {}
-    for variable in model.weights:
-        layer, name = variable.path.rsplit("/", 1)
-        value = keras.ops.convert_to_numpy(variable)
-        if layer in ("stem_conv1", "stem_bn1", "predictions"):
-            module = {"stem_conv1": "conv1", "stem_bn1": "bn1", "predictions": "fc"}[layer]
-        else:
-            stage, block, sublayer = re.fullmatch(r"conv(\d)_block(\d)/(\w+)", layer).groups()
-            sublayer = {"shortcut_conv": "downsample.0", "shortcut_bn": "downsample.1"}.get(
-                sublayer, sublayer
-            )
-            module = f"layer{int(stage) - 1}.{int(block) - 1}.{sublayer}"
-        if name == "kernel":
-            value = value.T if module == "fc" else value.transpose(3, 2, 0, 1)
-        state[f"{module}.{names[name]}"] = np.ascontiguousarray(value)
-    return state
-
-
 @pytest.fixture(scope="module")
 def resnet18_file(tmp_path_factory):
     """A ResNet18 .safetensors file with torchvision's names, its inputs and logits."""
@@ -441,7 +414,7 @@ def resnet18_file(tmp_path_factory):
             variable.assign(rng.uniform(0.5, 1.5, variable.shape).astype("float32"))
         elif variable.path.endswith(("moving_mean", "beta")):
             variable.assign(rng.normal(0.0, 0.2, variable.shape).astype("float32"))
-    state = _as_torchvision_state(source)
+    state = torchvision_state(source)
     expected = _predict(source, images)
     keras.backend.clear_session()
     path = tmp_path_factory.mktemp("resnet18") / "resnet18-test.safetensors"
