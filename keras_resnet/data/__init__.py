@@ -50,7 +50,7 @@ _HOMES = {
     "RANDAUGMENT_OPS": "randaugment",
     "DEFAULT_IMAGE_SIZE": "sizes",
     "DIGITS_IMAGE_SIZE": "sizes",
-    "SMALL_IMAGE_SIZE": "sizes",
+    "MILD_CROP_BELOW": "sizes",
     "STORED_SIZE_LIMIT": "sizes",
     "DIGITS_TEST_FRACTION": "sources.digits",
     "ENCODED_SHUFFLE_BUFFER": "splits",

@@ -10,7 +10,7 @@ DIGITS_IMAGE_SIZE = (32, 32)
 
 # Below this size the network sees few pixels of the object (an 8%-area crop of a
 # 32-pixel image is 9 pixels wide), so crops are milder and evaluation is uncropped.
-SMALL_IMAGE_SIZE = 128
+MILD_CROP_BELOW = 128
 
 # A folder whose images are all at most this many pixels on each side (CIFAR's
 # 32x32, say) loads at their stored size: upscaling them to 224 adds work, not detail.
@@ -29,9 +29,9 @@ def parse_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
     return size
 
 
-def is_small(size: Sequence[int]) -> bool:
-    """Whether an output size is below SMALL_IMAGE_SIZE on its shorter side."""
-    return min(size) < SMALL_IMAGE_SIZE
+def crops_mildly(size: Sequence[int]) -> bool:
+    """Whether an output size is below MILD_CROP_BELOW on its shorter side."""
+    return min(size) < MILD_CROP_BELOW
 
 
 def folder_image_size(shapes: Iterable[Sequence[int]]) -> tuple[int, int]:

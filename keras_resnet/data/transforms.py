@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from keras_resnet.data.seeds import split_seed
-from keras_resnet.data.sizes import is_small
+from keras_resnet.data.sizes import crops_mildly
 
 CROP_SCALE = (0.08, 1.0)
 SMALL_CROP_SCALE = (0.35, 1.0)  # close to CIFAR's pad-and-crop
@@ -27,12 +27,12 @@ _CROP_ATTEMPTS = 10
 
 def crop_scale(size: Sequence[int]) -> tuple[float, float]:
     """The random-resized crop's area range for an output size: milder when small."""
-    return SMALL_CROP_SCALE if is_small(size) else CROP_SCALE
+    return SMALL_CROP_SCALE if crops_mildly(size) else CROP_SCALE
 
 
 def eval_crop_fraction(size: Sequence[int]) -> float:
     """The evaluation center crop's fraction for an output size: no crop when small."""
-    return 1.0 if is_small(size) else EVAL_CROP_FRACTION
+    return 1.0 if crops_mildly(size) else EVAL_CROP_FRACTION
 
 
 def resize(image: tf.Tensor, size, antialias: bool = False) -> tf.Tensor:
