@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +34,9 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_resnet.data import load_data  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe_machine  # noqa: E402
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDER = REPOSITORY.parent / "shared" / "data" / "flowers-mini" / "train"
@@ -128,10 +131,7 @@ def main() -> None:
         "image_size": IMAGE_SIZE,
         "batch_size": args.batch_size,
         "repeats": args.repeats,
-        "cpu_count": os.cpu_count(),
-        "machine": platform.platform(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        "machine": describe_machine(),
         "pipelines": {
             name: {
                 "images": counts[name],

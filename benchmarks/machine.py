@@ -14,6 +14,9 @@ from importlib import metadata
 # The instruction sets that change which kernels oneDNN, XLA and torch pick.
 SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 PACKAGES = ("keras", "tensorflow", "jax", "torch")
+# Caps on the instruction sets each library dispatches to, which let an AVX-512 machine
+# stand in for an AVX2-only one: oneDNN (TensorFlow's convolutions), torch, and XLA.
+ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "XLA_FLAGS")
 
 
 def cpu_model_and_flags() -> tuple[str, list[str]]:
@@ -67,6 +70,7 @@ def describe_machine() -> dict:
         "cpu_flags": [flag for flag in SPEED_FLAGS if flag in flags],
         "cpu_count": os.cpu_count(),
         "gpus": gpu_names(),
+        "isa_limits": {name: os.environ[name] for name in ISA_LIMITS if name in os.environ},
         "platform": platform.platform(),
         "python": platform.python_version(),
         "versions": versions,
@@ -76,4 +80,5 @@ def describe_machine() -> dict:
 def one_line(machine: dict) -> str:
     """``"AMD EPYC, 2 cores, avx2 fma"``: the machine in a line of a report."""
     where = ", ".join(machine["gpus"]) or f"{machine['cpu_model']}, {machine['cpu_count']} cores"
-    return f"{where} ({' '.join(machine['cpu_flags']) or 'no AVX2'})"
+    limits = "".join(f"; {name}={value}" for name, value in machine.get("isa_limits", {}).items())
+    return f"{where} ({' '.join(machine['cpu_flags']) or 'no AVX2'}{limits})"

@@ -36,11 +36,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe_machine, one_line  # noqa: E402
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -137,7 +140,7 @@ def main() -> None:
 
     backend = keras.backend.backend()
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"machine: {one_line(describe_machine())}; "
         f"backend {backend}; {args.model} at {args.image_size}x{args.image_size}, "
         f"{args.batch_size} images per replica; median of {args.steps} steps after "
         f"{args.warmup}"
@@ -161,8 +164,7 @@ def main() -> None:
     if args.output:
         report = {
             "backend": backend,
-            "machine": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
+            "machine": describe_machine(),
             "model": args.model,
             "image_size": args.image_size,
             "batch_size_per_replica": args.batch_size,

@@ -18,11 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe_machine, one_line  # noqa: E402
 
 TARGET_ACCURACY = 0.99
 TARGET_SECONDS = 120.0
@@ -65,7 +68,8 @@ def main() -> None:
     args = parser.parse_args()
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    machine = describe_machine()
+    print(f"machine: {one_line(machine)}")
     print(f"target: test accuracy >= {TARGET_ACCURACY:.0%} within {TARGET_SECONDS:.0f} s wall")
     columns = ("backend", "seed", "wall s", "train s", "test acc", "errors", "load")
     header = "{:<11} {:>4} {:>7} {:>8} {:>9} {:>7} {:>5}".format(*columns)
@@ -84,9 +88,10 @@ def main() -> None:
             f"{row['load_average_at_start']:>5.1f}  {'ok' if met else 'MISSED'}",
             flush=True,
         )
-    if args.output:
-        with open(args.output, "w") as file:
-            json.dump(rows, file, indent=2)
+        # After every run, so that an interrupted benchmark keeps what it measured.
+        if args.output:
+            report = {"machine": machine, "train_arguments": extra, "runs": rows}
+            Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
