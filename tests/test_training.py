@@ -503,6 +503,9 @@ def test_digits_train_on_every_training_image_unless_asked(tmp_path, validation_
     assert np.isfinite(result.history["val_loss"]).all() == validated
     assert ("best_val_accuracy" in result.metrics) == validated
     assert (result.best_model_path is not None) == validated
+    # The final model is also evaluated on the held-out images, to choose settings on.
+    assert result.metrics.get("validation_num_examples") == (287 if validated else None)
+    assert (0 <= result.metrics.get("validation_accuracy", -1) <= 1) == validated
     with open(result.metrics_path, encoding="utf-8") as file:
         text = file.read()
     assert "NaN" not in text

@@ -561,4 +561,14 @@ def _test(run: _Run, metrics: dict[str, Any]) -> str | None:
     metrics["evaluated_on"] = split
     for key, value in report.items():
         metrics[f"{split}_{key}"] = value
+    if split == "test" and data.validation is not None:
+        # The final model on the held-out images too, so that settings can be chosen
+        # on validation figures from the same run that reports the test ones.
+        held_out = evaluation.evaluate(
+            evaluated, data.validation, class_names=run.class_names, top_k=run.config.top_k
+        )
+        for key in ("accuracy", f"top{min(run.config.top_k, len(run.class_names))}_accuracy"):
+            metrics[f"validation_{key}"] = held_out[key]
+        metrics["validation_loss"] = held_out["loss"]
+        metrics["validation_num_examples"] = held_out["num_examples"]
     return confusion_path
