@@ -7,6 +7,8 @@
 - :mod:`~keras_resnet.training.callbacks`, :mod:`~keras_resnet.training.run_dir`,
   :mod:`~keras_resnet.training.curves`, :mod:`~keras_resnet.training.precise_bn`,
   :mod:`~keras_resnet.training.precision`, :mod:`~keras_resnet.training.batches`.
+- :mod:`~keras_resnet.training.finetune`: :func:`freeze_backbone` (batch norm in
+  inference mode), :func:`unfreeze` and the fine-tuning schedule of ``weights=``.
 - :mod:`~keras_resnet.training.fit`: :func:`fit` and :func:`train`.
 
 Example:
@@ -27,6 +29,7 @@ from keras_resnet.training.config import (
     preset_for,
 )
 from keras_resnet.training.curves import plot_training_curves, read_training_log
+from keras_resnet.training.finetune import freeze_backbone, unfreeze
 from keras_resnet.training.fit import (
     TrainResult,
     fit,
@@ -87,6 +90,7 @@ __all__ = [
     "dtype_policy",
     "fit",
     "fit_verbosity",
+    "freeze_backbone",
     "make_optimizer",
     "peak_learning_rate",
     "plot_training_curves",
@@ -98,5 +102,6 @@ __all__ = [
     "set_mixed_precision",
     "steps_per_epoch",
     "train",
+    "unfreeze",
     "warmup_cosine_schedule",
 ]
