@@ -120,7 +120,7 @@ def _parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-class _EpochTimer(keras.callbacks.Callback):
+class EpochTimer(keras.callbacks.Callback):
     """Wall time of every epoch, from Keras's epoch callbacks."""
 
     def __init__(self):
@@ -220,7 +220,7 @@ def time_shape(
     folder = tempfile.mkdtemp(prefix="small_model_step-")
 
     def run_epoch(variant: str, epochs: int = epochs_per_round) -> float:
-        model, timer = models[_model_key(variant)], _EpochTimer()
+        model, timer = models[_model_key(variant)], EpochTimer()
         if variant == "pipeline":
             model.fit(data.train, epochs=epochs, shuffle=False, callbacks=[timer], verbose=0)
         elif variant.startswith("fit_path"):
