@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 
+from keras_resnet import console
+
 
 class UsageError(Exception):
     """A mistake in the command line: printed as one line, exit code 2."""
@@ -493,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     run = COMMANDS[args.command][2]
+    console.probe_devices_quietly()
     try:
         return run(args)
     except (UsageError, ValueError, FileNotFoundError) as error:

@@ -35,6 +35,10 @@ def is_command() -> bool:
     return any(argv[index + 1] in MODULES for index, value in enumerate(argv[:-1]) if value == "-m")
 
 
+# Whether quiet_startup held the start-up output back in this process.
+_quieted = False
+
+
 @contextlib.contextmanager
 def quiet_startup() -> Iterator[None]:
     """Within the block, the libraries' start-up output on stderr is held back.
@@ -47,10 +51,43 @@ def quiet_startup() -> Iterator[None]:
         >>> with quiet_startup():
         ...     import keras
     """
+    global _quieted
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ or not is_command():
         yield
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_LEVEL
+    _quieted = True
+    with _held_stderr():
+        yield
+
+
+def probe_devices_quietly() -> None:
+    """Finds the backend's devices now, with their probing lines held back.
+
+    TensorFlow probes CUDA on its first operation, not on import, and logs a failed
+    ``cuInit`` as an error on every machine without an NVIDIA driver; JAX warns when it
+    falls back to the CPU. The command calls this before its work, so that those lines
+    are held back as the start-up's are. Does nothing where :func:`quiet_startup` did not
+    act (a notebook, or a user who set ``TF_CPP_MIN_LOG_LEVEL``).
+    """
+    if not _quieted:
+        return
+    import keras
+
+    with _held_stderr():
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        elif keras.backend.backend() == "jax":
+            import jax
+
+            jax.devices()
+
+
+@contextlib.contextmanager
+def _held_stderr() -> Iterator[None]:
+    """Holds what is written to stderr (file descriptor 2) back; shows it on an error."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:

@@ -287,6 +287,17 @@ def test_the_first_screen_of_a_usage_error_is_the_error_alone():
     ]
 
 
+def test_a_command_that_runs_the_backend_shows_no_device_probing():
+    # TensorFlow probes CUDA on its first operation (a failed cuInit is logged as an
+    # error on every machine without an NVIDIA driver); the command holds it back.
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "keras_resnet.cli", "summary", "resnet20"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("resnet20: input 224x224x3")
+    assert done.stderr.strip() == ""
+
+
 def test_train_options_come_from_the_training_settings(capsys):
     import dataclasses
 
