@@ -38,6 +38,20 @@ def flatten_layers(model: keras.Model) -> list[keras.Layer]:
     return list(model._flatten_layers(include_self=False, recursive=True))
 
 
+def forget_restored_epoch(model: keras.Model) -> None:
+    """Clears the epoch a ``BackupAndRestore`` restore left on ``model``.
+
+    On restore the callback sets ``model._initial_epoch``, which overrides the
+    ``initial_epoch`` of every later ``fit`` of that model, and Keras never clears it:
+    a run of several phases, resumed within the first, would start the next phase at
+    the restored epoch instead of its own.
+
+    Args:
+        model: a model after ``fit``.
+    """
+    model._initial_epoch = None
+
+
 @contextlib.contextmanager
 def multiworker_fit(model: keras.Model, strategy) -> Iterator[None]:
     """Within the block, ``model.fit`` works under ``MultiWorkerMirroredStrategy``.

@@ -27,6 +27,17 @@ def test_flatten_layers_is_still_keras_recursive_walk():
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in flat)
 
 
+def test_a_restored_epoch_overrides_later_fits_until_forgotten():
+    # BackupAndRestore leaves model._initial_epoch set; Keras's fit reads it first.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((4, 2), "float32"), np.zeros((4, 1), "float32")
+    model._initial_epoch = 2
+    assert len(model.fit(x, y, epochs=3, verbose=0).history["loss"]) == 1
+    compat.forget_restored_epoch(model)
+    assert len(model.fit(x, y, epochs=3, verbose=0).history["loss"]) == 3
+
+
 def test_multiworker_internals_are_where_the_workaround_expects_them():
     pytest.importorskip("tensorflow")
     from keras.src.backend.tensorflow import trainer

@@ -364,3 +364,43 @@ def test_train_with_weights_runs_both_phases_through_the_python_api(tmp_path):
     assert not np.array_equal(
         final["conv2_block1/conv1/kernel"], _values(source.weights)["conv2_block1/conv1/kernel"]
     )
+
+
+@pytest.mark.parametrize("stop_at_epoch", [1, 2])
+def test_a_run_stopped_in_or_between_phases_resumes_where_it_stopped(tmp_path, stop_at_epoch):
+    # head_epochs=2 of 4: stopping at epoch 1 is inside the head phase, at epoch 2
+    # between the phases (the head phase done, no epoch of the whole network yet).
+    source = _small_model(num_classes=5)
+    path = tmp_path / "source.weights.h5"
+    source.save_weights(path)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (40, 16, 16, 3)).astype("uint8")
+    labels = np.arange(40) % 5
+    heads = {}
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            heads[epoch] = keras.ops.convert_to_numpy(self.model.get_layer("predictions").kernel)
+            if epoch == stop_at_epoch:
+                raise KeyboardInterrupt
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            kernel = self.model.get_layer("predictions").kernel
+            heads.setdefault(f"resumed {epoch}", keras.ops.convert_to_numpy(kernel))
+
+    settings = dict(
+        model=_small_model, weights=path, epochs=4, head_epochs=2, batch_size=8,
+        augment="none", output=tmp_path / "runs", run_name="tuned", verbose=0,
+    )  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        training.train((images, labels), callbacks=[Stop()], **settings)
+    result = training.train((images, labels), callbacks=[Record()], resume=True, **settings)
+
+    assert result.resumed_from_epoch == stop_at_epoch
+    assert result.metrics["epochs_run"] == 4
+    log = (tmp_path / "runs" / "tuned" / "training_log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in log[1:]] == ["0", "1", "2", "3"]
+    # The resumed run went on from the stopped one's model, not from a fresh head.
+    np.testing.assert_array_equal(heads[f"resumed {stop_at_epoch}"], heads[stop_at_epoch])
+    assert not (tmp_path / "runs" / "tuned" / "backup").exists()

@@ -81,6 +81,8 @@ def run_callbacks(
     early_stopping: int | None,
     resumed_from_epoch: int,
     metadata: dict,
+    backup: str | None = None,
+    keep_backup: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks every run of :func:`~keras_resnet.training.fit` gets, in order.
 
@@ -90,6 +92,8 @@ def run_callbacks(
         early_stopping: patience in epochs, or None.
         resumed_from_epoch: epochs done before; the log is appended to when above 0.
         metadata: saved with the best checkpoint.
+        backup: the folder to back up into and restore from; None: ``paths.backup``.
+        keep_backup: keep the backup when ``fit`` ends (a phase that a later one follows).
 
     Returns:
         The callbacks, the backup last.
@@ -125,5 +129,7 @@ def run_callbacks(
         )
     # Last, so that the log and the checkpoint of an epoch are on disk before the backup
     # says the epoch is done.
-    callbacks.append(keras.callbacks.BackupAndRestore(paths.backup))
+    callbacks.append(
+        keras.callbacks.BackupAndRestore(backup or paths.backup, delete_checkpoint=not keep_backup)
+    )
     return callbacks

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from typing import Any
 
 import keras
 
-from keras_resnet import saving
+from keras_resnet import compat, saving
 from keras_resnet.distribute import Distribution, get_distribution
 from keras_resnet.models import canonical_name, get_model
 from keras_resnet.training import batches, finetune, optim, precise_bn, run_dir
@@ -387,18 +388,40 @@ def _train(run: _Run, resumed_from_epoch: int, callbacks) -> float:
             f"({run.batch_size // distribution.num_replicas} per replica); "
             f"peak learning rate {run.peak_learning_rate:.4g}"
         )
+    backups = [run_dir.phase_backup(run.paths, n, len(phases)) for n in range(1, len(phases) + 1)]
+    is_dir = os.path.isdir
     seconds = 0.0
     for number, phase in enumerate(phases, 1):
-        # A resumed run skips the phases it finished; its backup restores the one it was in.
-        if resumed_from_epoch >= phase.last_epoch:
+        # A resumed run skips the phases a later backup covers. A finished phase whose
+        # backup is the newest (the run stopped between phases) is fitted again for no
+        # epochs: its backup restores the model as the phase left it.
+        newest = is_dir(backups[number - 1]) and not any(map(is_dir, backups[number:]))
+        if resumed_from_epoch >= phase.last_epoch and not newest:
             continue
         if config.verbose != 0 and len(phases) > 1:
             print(f"phase {number}/{len(phases)}: {phase.describe()}")
-        seconds += _fit_phase(run, phase, max(resumed_from_epoch, phase.first_epoch), callbacks)
+        seconds += _fit_phase(
+            run,
+            phase,
+            max(resumed_from_epoch, phase.first_epoch),
+            callbacks,
+            backup=backups[number - 1],
+            keep_backup=number < len(phases),
+        )
+    # The phases' kept backups go once the run is complete, as a one-phase run's does.
+    if len(phases) > 1:
+        shutil.rmtree(run.paths.backup, ignore_errors=True)
     return seconds
 
 
-def _fit_phase(run: _Run, phase: finetune.Phase, resumed_from_epoch: int, callbacks) -> float:
+def _fit_phase(
+    run: _Run,
+    phase: finetune.Phase,
+    resumed_from_epoch: int,
+    callbacks,
+    backup: str,
+    keep_backup: bool,
+) -> float:
     """Prepares, compiles and fits one phase; returns the seconds ``model.fit`` took."""
     config, distribution, data = run.config, run.distribution, run.data
     with distribution.scope():
@@ -417,6 +440,8 @@ def _fit_phase(run: _Run, phase: finetune.Phase, resumed_from_epoch: int, callba
         early_stopping=config.early_stopping,
         resumed_from_epoch=resumed_from_epoch,
         metadata={"class_names": run.class_names, **run.saved_metadata},
+        backup=backup,
+        keep_backup=keep_backup,
     )
     start = time.perf_counter()
     with distribution.fitting(run.model):
@@ -437,6 +462,7 @@ def _fit_phase(run: _Run, phase: finetune.Phase, resumed_from_epoch: int, callba
             shuffle=False,
             verbose=fit_verbosity(config.verbose),
         )
+    compat.forget_restored_epoch(run.model)
     return time.perf_counter() - start
 
 

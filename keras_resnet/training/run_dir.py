@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import glob
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ CURVES_FILE = "training_curves.png"
 LOG_FILE = "training_log.csv"
 CLASS_NAMES_FILE = "class_names.txt"
 BACKUP_DIR = "backup"
+# What keras.callbacks.BackupAndRestore writes beside its weights: the epochs done.
+BACKUP_METADATA_FILE = "training_metadata.json"
 TENSORBOARD_DIR = "logs"
 
 
@@ -92,7 +95,6 @@ def prepare(paths: RunPaths, resume: bool, chief_dir: str) -> int:
     if resume and paths.run_dir != chief_dir:
         _copy_chief_state(chief_dir, paths.run_dir)
     os.makedirs(paths.run_dir, exist_ok=True)
-    metadata_path = os.path.join(paths.backup, "training_metadata.json")
     if not resume:
         # A new run with an old name: stale logs would mix into its curves.
         for folder in (paths.backup, paths.tensorboard):
@@ -101,16 +103,41 @@ def prepare(paths: RunPaths, resume: bool, chief_dir: str) -> int:
             if os.path.exists(path):
                 os.remove(path)
         return 0
-    if not os.path.exists(metadata_path):
+    done = backed_up_epochs(paths.backup)
+    if done is None:
         warnings.warn(
             f"Nothing to resume in {paths.run_dir} (no unfinished run there): starting at epoch 1.",
             stacklevel=3,
         )
         return 0
-    with open(metadata_path, encoding="utf-8") as file:
-        done = int(json.load(file).get("epoch", 0))
     _truncate_log(paths.log, done)
     return done
+
+
+def phase_backup(paths: RunPaths, number: int, phases: int) -> str:
+    """The backup folder of phase ``number`` (from 1) of a run of ``phases`` phases.
+
+    A run of one phase backs up into ``backup/``; a run of several gives each phase a
+    folder of its own inside it, as phases compile different optimizers and a backup
+    restores the optimizer too.
+
+    Example:
+        >>> phase_backup(RunPaths.of("run"), 2, 2)
+        'run/backup/phase2'
+    """
+    return paths.backup if phases == 1 else os.path.join(paths.backup, f"phase{number}")
+
+
+def backed_up_epochs(backup: str) -> int | None:
+    """The epochs done that the newest backup under ``backup`` holds; None without any."""
+    folders = [backup, *sorted(glob.glob(os.path.join(backup, "phase*")))]
+    epochs = []
+    for folder in folders:
+        path = os.path.join(folder, BACKUP_METADATA_FILE)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as file:
+                epochs.append(int(json.load(file).get("epoch", 0)))
+    return max(epochs, default=None)
 
 
 def _copy_chief_state(chief_dir: str, run_dir: str) -> None:
