@@ -102,21 +102,22 @@ def keras_resnet_contender(folder: Path, steps: int, runs: str):
     """The library's ResNet20 by its recipe on its pipeline: parameters and a run."""
     import keras_resnet
     from keras_resnet.data import load_data
-    from keras_resnet.training import RunPaths, compile_model, peak_learning_rate, run_callbacks
+    from keras_resnet.training import RunPaths, peak_learning_rate, run_callbacks
     from keras_resnet.training.config import PRESETS
+    from keras_resnet.training.optim import compile_for_run
 
     preset = PRESETS["small_images"]
     keras.utils.set_random_seed(0)
     data = load_data(str(folder), SIZE, BATCH, 0.0, seed=0, augment=preset.augment)
     model = keras_resnet.ResNet20(num_classes=CLASSES, input_shape=(SIZE, SIZE, 3))
-    compile_model(
+    # The command's own compile: the preset's recipe at the rate the run computes.
+    compile_for_run(
         model,
-        epochs=preset.epochs,
+        preset,
         steps_per_epoch=steps,
         batch_size=BATCH,
-        learning_rate=peak_learning_rate(preset, BATCH),
-        weight_decay=preset.weight_decay,
-        label_smoothing=preset.label_smoothing,
+        peak=peak_learning_rate(preset, BATCH),
+        soft_labels=False,
     )
     paths = RunPaths.of(runs)
     os.makedirs(paths.run_dir, exist_ok=True)
