@@ -5,9 +5,10 @@ contenders that train on the same images:
 
 - ``keras_resnet``: the ``keras-resnet train`` path, TensorFlow backend: the
   ``keras_resnet.data`` pipeline from an image folder (decoding, the small_images
-  preset's pad_crop augmentation, shuffling, batching), ``compile_model``'s recipe and
-  metrics (SGD with Nesterov momentum, peak rate 0.1 at batch 128, decoupled weight
-  decay 1e-3, warm-up and cosine schedule) and the run's callbacks;
+  preset's pad_crop augmentation, shuffling, batching), the preset's recipe and
+  metrics as the command compiles them (``compile_for_run``: SGD with Nesterov
+  momentum, peak rate 0.1 at batch 128, the preset's weight decay, warm-up and cosine
+  schedule) and the run's callbacks;
 - ``keras_plain``: the same network written with ``keras.layers`` (option-A zero-pad
   shortcuts), ``keras.optimizers.SGD(0.1, momentum 0.9, nesterov, weight_decay=1e-3)``,
   sparse categorical crossentropy and accuracy, ``model.fit`` on in-memory arrays

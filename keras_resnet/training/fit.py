@@ -593,8 +593,7 @@ def _test(run: _Run, metrics: dict[str, Any]) -> str | None:
         held_out = evaluation.evaluate(
             evaluated, data.validation, class_names=run.class_names, top_k=run.config.top_k
         )
-        for key in ("accuracy", f"top{min(run.config.top_k, len(run.class_names))}_accuracy"):
-            metrics[f"validation_{key}"] = held_out[key]
-        metrics["validation_loss"] = held_out["loss"]
-        metrics["validation_num_examples"] = held_out["num_examples"]
+        for key, value in held_out.items():
+            if isinstance(value, int | float):  # accuracy, top-k, loss, num_examples
+                metrics[f"validation_{key}"] = value
     return confusion_path

@@ -22,6 +22,8 @@ CLASS_NAMES_FILE = "class_names.txt"
 BACKUP_DIR = "backup"
 # What keras.callbacks.BackupAndRestore writes beside its weights: the epochs done.
 BACKUP_METADATA_FILE = "training_metadata.json"
+# Inside backup/, each phase of a run of several has a folder of this name and number.
+PHASE_BACKUP_PREFIX = "phase"
 TENSORBOARD_DIR = "logs"
 
 
@@ -125,12 +127,14 @@ def phase_backup(paths: RunPaths, number: int, phases: int) -> str:
         >>> phase_backup(RunPaths.of("run"), 2, 2)
         'run/backup/phase2'
     """
-    return paths.backup if phases == 1 else os.path.join(paths.backup, f"phase{number}")
+    if phases == 1:
+        return paths.backup
+    return os.path.join(paths.backup, f"{PHASE_BACKUP_PREFIX}{number}")
 
 
 def backed_up_epochs(backup: str) -> int | None:
     """The epochs done that the newest backup under ``backup`` holds; None without any."""
-    folders = [backup, *sorted(glob.glob(os.path.join(backup, "phase*")))]
+    folders = [backup, *sorted(glob.glob(os.path.join(backup, f"{PHASE_BACKUP_PREFIX}*")))]
     epochs = []
     for folder in folders:
         path = os.path.join(folder, BACKUP_METADATA_FILE)
