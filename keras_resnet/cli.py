@@ -14,6 +14,7 @@ import os
 import sys
 
 from keras_resnet import console
+from keras_resnet.data.defaults import EVALUATION_BATCH_SIZE, TOP_K
 
 
 class UsageError(Exception):
@@ -139,8 +140,13 @@ def _add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         help="an image folder, tfds:NAME or digits (default: the data the model was "
         "trained on, with the same held-out split)",
     )
-    parser.add_argument("--top-k", type=_positive_int, default=5, help="default: 5")
-    parser.add_argument("--batch-size", type=_positive_int, default=64, help="default: 64")
+    parser.add_argument("--top-k", type=_positive_int, default=TOP_K, help=f"default: {TOP_K}")
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=EVALUATION_BATCH_SIZE,
+        help=f"default: {EVALUATION_BATCH_SIZE}",
+    )
     parser.add_argument(
         "--output", help="folder for confusion_matrix.png (default: the model's folder)"
     )
@@ -167,7 +173,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a .keras file saved by 'keras-resnet train'")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    parser.add_argument("--top-k", type=_positive_int, default=5, help="default: 5")
+    parser.add_argument("--top-k", type=_positive_int, default=TOP_K, help=f"default: {TOP_K}")
 
 
 def run_predict(args: argparse.Namespace) -> int:

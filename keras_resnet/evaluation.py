@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from keras_resnet import imagenet, saving
+from keras_resnet.data.defaults import EVALUATION_BATCH_SIZE, SEED, TOP_K, VALIDATION_SPLIT
 
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 
@@ -26,10 +27,10 @@ def evaluate(
     model: keras.Model | str | os.PathLike,
     data=None,
     *,
-    top_k: int = 5,
+    top_k: int = TOP_K,
     output_dir: str | os.PathLike | None = None,
     class_names: Sequence[str] | None = None,
-    batch_size: int = 64,
+    batch_size: int = EVALUATION_BATCH_SIZE,
 ) -> dict[str, Any]:
     """Accuracy, top-k accuracy, a per-class report and a confusion matrix.
 
@@ -139,7 +140,7 @@ def predict(
     model: keras.Model | str | os.PathLike,
     image_paths: Sequence[str | os.PathLike],
     *,
-    top_k: int = 5,
+    top_k: int = TOP_K,
     image_size: Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
 ) -> list[tuple[str, list[tuple[str, float]]]]:
@@ -254,7 +255,6 @@ def _unnamed(num_classes: int) -> Sequence:
 
 def _load_source(source, metadata: dict, batch_size: int):
     from keras_resnet.data import load_data
-    from keras_resnet.training.config import VALIDATION_SPLIT
 
     trained_on = metadata.get("data")
     if source is None:
@@ -274,7 +274,7 @@ def _load_source(source, metadata: dict, batch_size: int):
         # Re-split the training source exactly as in training; any other source is
         # evaluated whole (or by its own test/val folders).
         validation_split=float(metadata.get("validation_split", VALIDATION_SPLIT)) if same else 0.0,
-        seed=int(metadata.get("seed") or 0) if same else 0,
+        seed=int(metadata.get("seed") or SEED) if same else SEED,
         augment=None,
     )
 

@@ -15,14 +15,15 @@ Modules, one concern each:
   (ready-made pipelines), ``folder``, ``tfds``.
 - ``folders``, ``checks``: a folder's layout and image files; checking each file.
 - ``sizes``: parsing ``image_size``, each source's default, what counts as small.
-- ``holdout``: the share held out for validation when a source has none.
+- ``defaults``: the validation share, batch size, seed and top-k that training and
+  evaluation share.
 - ``decode``, ``transforms``, ``randaugment``, ``mix``: what happens to an image.
 - ``seeds``: the stateless per-element seeds every random transform takes.
 - ``splits``, ``caching``, ``plan``, ``pipeline``: from splits to batched pipelines.
 
-Names load on first use, so that ``augmentations`` and ``sizes`` (which import no
-TensorFlow) serve the command line and the training configuration without loading
-TensorFlow.
+Names load on first use, so that ``augmentations``, ``defaults`` and ``sizes`` (which
+import no TensorFlow) serve the command line and the training configuration without
+loading TensorFlow.
 
 Example:
     >>> from keras_resnet.data import load_data
@@ -40,12 +41,16 @@ _HOMES = {
     "TRAIN_CACHE_SCALE": "caching",
     "MAX_REPORTED_FILES": "checks",
     "IMAGE_EXTENSIONS": "folders",
+    "BATCH_SIZE": "defaults",
+    "EVALUATION_BATCH_SIZE": "defaults",
+    "SEED": "defaults",
+    "TOP_K": "defaults",
+    "VALIDATION_SPLIT": "defaults",
     "ImageData": "image_data",
     "load_data": "load",
     "load_image": "load",
     "RANDOM_STAGES": "plan",
     "TransformPlan": "plan",
-    "VALIDATION_SPLIT": "holdout",
     "RANDAUGMENT_MAGNITUDE": "randaugment",
     "RANDAUGMENT_OPS": "randaugment",
     "DEFAULT_IMAGE_SIZE": "sizes",

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from keras_resnet.data.augmentations import AUGMENTATIONS
 from keras_resnet.data.checks import inspect_image
-from keras_resnet.data.holdout import VALIDATION_SPLIT
+from keras_resnet.data.defaults import BATCH_SIZE, SEED, VALIDATION_SPLIT
 from keras_resnet.data.image_data import ImageData
 from keras_resnet.data.plan import TransformPlan
 from keras_resnet.data.sizes import parse_image_size
@@ -27,9 +27,9 @@ from keras_resnet.data.transforms import eval_crop_fraction
 def load_data(
     source: Any = None,
     image_size: int | Sequence[int] | None = None,
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
     validation_split: float = VALIDATION_SPLIT,
-    seed: int = 0,
+    seed: int = SEED,
     augment: str | None = "basic",
     cache: bool | str | None = None,
     data_dir: str | os.PathLike | None = None,

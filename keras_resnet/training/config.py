@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keras_resnet.data.augmentations import AUGMENTATIONS
-from keras_resnet.data.holdout import VALIDATION_SPLIT
+from keras_resnet.data.defaults import BATCH_SIZE, SEED, TOP_K, VALIDATION_SPLIT
 
 # Images whose sides are all at most SMALL_IMAGE_SIZE pixels (CIFAR's 32, Tiny
 # ImageNet's 64) load at their stored size, and train with the CIFAR stem's networks.
@@ -110,7 +110,7 @@ class TrainConfig:
         check="positive",
         metavar="N",
     )
-    batch_size: int = _setting(32, "images per device and step", check="positive")
+    batch_size: int = _setting(BATCH_SIZE, "images per device and step", check="positive")
     validation_split: float = _setting(
         VALIDATION_SPLIT,
         "fraction held out for validation when the data has no val/ split",
@@ -174,9 +174,9 @@ class TrainConfig:
         check="positive",
         metavar="PATIENCE",
     )
-    top_k: int = _setting(5, "the k of the top-k accuracy", cli=False)
+    top_k: int = _setting(TOP_K, "the k of the top-k accuracy", cli=False)
     seed: int | None = _setting(
-        0, "seeds the split, the shuffling and the initialisation", check="integer"
+        SEED, "seeds the split, the shuffling and the initialisation", check="integer"
     )
     strategy: str | Distribution = _setting(
         "auto",

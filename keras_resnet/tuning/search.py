@@ -311,7 +311,7 @@ def _load(data, image_size, batch_size, validation_split, seed, augment):
             image_size=image_size if image_size is not None else preset.image_size,
             batch_size=batch_size,
             validation_split=validation_split,
-            seed=seed or 0,
+            seed=TrainConfig.seed if seed is None else seed,
             augment=augment,
         )
     if image_data.validation is None:
