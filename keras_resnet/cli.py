@@ -3,8 +3,9 @@
 Each subcommand is a function ``run_<name>(args)`` registered in ``COMMANDS`` with
 the function that adds its arguments. The work itself lives in the library, so a
 notebook can do everything the command does. A user mistake (``UsageError`` or
-``ValueError`` raised by the library, ``FileNotFoundError``) prints one line and
-exits with code 2, never a traceback.
+``ValueError`` raised by the library, ``FileNotFoundError``), a missing optional
+package (``ImportError``) or an unreachable download (``ConnectionError``), whose
+messages say what to do, prints one line and exits with code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -364,18 +365,15 @@ def run_convert(args: argparse.Namespace) -> int:
     output = args.output or os.path.join(
         "saved_models", f"{canonical_name(args.model).lower()}.keras"
     )
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
-            model = weights.convert(
-                args.weights,
-                args.model,
-                output,
-                num_classes=args.num_classes,
-                include_preprocessing=not args.no_preprocessing,
-            )
-    except (ImportError, ConnectionError) as error:
-        raise UsageError(str(error)) from error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        model = weights.convert(
+            args.weights,
+            args.model,
+            output,
+            num_classes=args.num_classes,
+            include_preprocessing=not args.no_preprocessing,
+        )
     for warning in caught:
         print(f"note: {warning.message}", file=sys.stderr)
     print(f"wrote {output}: {model.name}, {model.output_shape[-1]} classes")
@@ -502,9 +500,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     run = COMMANDS[args.command][2]
     console.probe_devices_quietly()
+    # ImportError: an optional package the job needs; ConnectionError: a download that
+    # cannot reach its server. Their messages say which, and what to do.
     try:
         return run(args)
-    except (UsageError, ValueError, FileNotFoundError) as error:
+    except (UsageError, ValueError, FileNotFoundError, ImportError, ConnectionError) as error:
         print(f"keras-resnet {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -174,6 +174,17 @@ def test_user_mistakes_are_one_line_and_exit_code_2(trained_run, image_folder, t
     (empty / "dogs").mkdir()
     _photo((0, 0, 0), (8, 8), np.random.default_rng(0)).save(empty / "cats" / "a.png")
     _one_error_line(capsys, cli.main(["train", "--data", str(empty)]), "dogs")
+    one_class = tmp_path / "one_class"
+    (one_class / "cats").mkdir(parents=True)
+    _photo((0, 0, 0), (8, 8), np.random.default_rng(0)).save(one_class / "cats" / "a.png")
+    _one_error_line(capsys, cli.main(["train", "--data", str(one_class)]), "at least two")
+    not_weights = tmp_path / "resnet20.pth"
+    not_weights.write_text("<html>404 Not Found</html>")
+    _one_error_line(
+        capsys,
+        cli.main(["train", "--weights", str(not_weights), "--data", str(image_folder)]),
+        "not a torch weights file",
+    )
     _one_error_line(capsys, cli.main(["train", "--epochs", "two"]), "--epochs")
     _one_error_line(capsys, cli.main(["train", "--lr", "-1"]), "--lr")
     _one_error_line(capsys, cli.main(["evaluate", str(tmp_path / "nope.keras")]), "nope.keras")

@@ -14,6 +14,7 @@ import gc
 import hashlib
 import http.server
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -434,7 +435,7 @@ def test_safetensors_loads_without_torch(resnet18_file, monkeypatch):
 def test_pth_without_torch_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     path = tmp_path / "resnet18.pth"
-    path.write_bytes(b"not read")
+    path.write_bytes(pickle.dumps({"conv1.weight": 0}, protocol=2))  # torch's legacy layout
     with pytest.raises(ImportError, match="needs PyTorch"):
         weights.read_state_dict(path)
 

@@ -115,6 +115,50 @@ def test_legacy_torch_files_fall_back_to_torch(tmp_path):
         np.testing.assert_array_equal(read[key], value.numpy())
 
 
+@pytest.mark.parametrize(
+    "contents, reason",
+    [
+        (b"<html>404 Not Found</html>", "neither torch's zip format nor its legacy pickle"),
+        (pickle.dumps({"w": 1}, protocol=2)[:-4], "not a readable torch weights file"),  # cut short
+    ],
+    ids=["not_torch", "truncated_legacy"],
+)
+def test_a_file_that_is_not_torch_weights_is_a_clear_error(tmp_path, contents, reason):
+    path = tmp_path / "resnet50.pth"
+    path.write_bytes(contents)
+    if contents.startswith(pickle.PROTO):
+        _torch()  # the legacy format is read by torch itself
+    with pytest.raises(ValueError, match=reason) as raised:
+        weights.read_state_dict(path)
+    assert "resnet50.pth" in str(raised.value)
+
+
+def _cut_safetensors(path):
+    from safetensors.numpy import save_file
+
+    save_file({"conv1.weight": np.ones((8, 3, 3, 3), np.float32)}, path)
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+@pytest.mark.parametrize(
+    "name, write, reason",
+    [
+        ("cut.safetensors", _cut_safetensors, "not a readable .safetensors file"),
+        ("page.safetensors", lambda p: p.write_text("<html>404</html>"), "not a readable"),
+        ("page.h5", lambda p: p.write_text("<html>404</html>"), "not an HDF5 file"),
+    ],
+)
+def test_a_cut_or_foreign_weights_file_is_a_clear_error(tmp_path, name, write, reason):
+    import keras_resnet
+
+    path = tmp_path / name
+    write(path)
+    model = keras_resnet.ResNet20(num_classes=10)
+    with pytest.raises(ValueError, match=reason) as raised:
+        weights.load_pretrained(model, path)
+    assert name in str(raised.value)
+
+
 def test_legacy_torch_file_without_torch_is_a_clear_error(tmp_path, monkeypatch):
     torch = _torch()
     path = tmp_path / "legacy.pth"

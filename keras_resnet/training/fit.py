@@ -345,8 +345,18 @@ def _model_kwargs(config: TrainConfig) -> dict[str, Any]:
     return kwargs
 
 
+def check_class_count(class_names) -> int:
+    """The number of classes; a ValueError if there are fewer than two to tell apart."""
+    if len(class_names) < 2:
+        raise ValueError(
+            f"The data has {len(class_names)} class ({', '.join(class_names)}): a "
+            "classifier needs at least two. Give each class its own subfolder."
+        )
+    return len(class_names)
+
+
 def _build_model(model, data, policy: str, model_kwargs: dict) -> tuple[keras.Model, str]:
-    num_classes = len(data.class_names)
+    num_classes = check_class_count(data.class_names)
     input_shape = tuple(data.image_shape)
     if isinstance(model, keras.Model):
         if policy != "float32" and model.dtype_policy.name != policy:

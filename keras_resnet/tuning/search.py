@@ -35,6 +35,7 @@ from keras_resnet.training.config import (
     data_source,
     preset_for,
 )
+from keras_resnet.training.fit import check_class_count
 from keras_resnet.tuning import oracles, report
 from keras_resnet.tuning.space import DEFAULT_EPOCHS, HyperResNet, parse_count
 
@@ -314,6 +315,7 @@ def _load(data, image_size, batch_size, validation_split, seed, augment):
             seed=TrainConfig.seed if seed is None else seed,
             augment=augment,
         )
+    check_class_count(image_data.class_names)
     if image_data.validation is None:
         raise ValueError(
             "tune ranks trials by validation accuracy: use validation_split > 0 or data "

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import keras
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file
 
 from keras_resnet.weights.torch_pickle import bfloat16_to_float32, is_torch_zip, load_torch_zip
@@ -76,7 +77,15 @@ def _read_state_file(path):
             f"{path!r} is not a torch weights file: expected {', '.join(TORCH_SUFFIXES)} "
             f"or {SAFETENSORS_SUFFIX}."
         )
-    state = load_torch_zip(path) if is_torch_zip(path) else _torch_load_legacy(path)
+    if is_torch_zip(path):
+        state = load_torch_zip(path)
+    elif _starts_as_pickle(path):
+        state = _torch_load_legacy(path)
+    else:
+        raise ValueError(
+            f"{path!r} is not a torch weights file: neither torch's zip format nor its "
+            "legacy pickle. Is it a complete download of a file written by torch.save?"
+        )
     for wrapper in ("state_dict", "model"):
         if isinstance(state, Mapping) and isinstance(state.get(wrapper), Mapping):
             state = state[wrapper]
@@ -87,8 +96,21 @@ def _read_state_file(path):
 
 def _read_safetensors(path):
     """A ``.safetensors`` file's arrays; bfloat16 ones, which numpy lacks, as float32."""
+    try:
+        return _read_safetensors_file(path)
+    except (ValueError, UnicodeDecodeError, SafetensorError) as error:
+        # A cut or foreign file: a header longer than the file, not JSON, or not
+        # covering the data (JSONDecodeError is a ValueError).
+        raise ValueError(
+            f"{path!r} is not a readable .safetensors file ({error}): is it a complete download?"
+        ) from error
+
+
+def _read_safetensors_file(path):
     with open(path, "rb") as file:
         header_size = int.from_bytes(file.read(8), "little")
+        if header_size > os.path.getsize(path) - 8:
+            raise ValueError("its header is longer than the file")
         header = json.loads(file.read(header_size))
         tensors = {key: info for key, info in header.items() if key != "__metadata__"}
         if not any(info["dtype"] == "BF16" for info in tensors.values()):
@@ -106,6 +128,12 @@ def _read_safetensors(path):
     return state
 
 
+def _starts_as_pickle(path) -> bool:
+    # torch's legacy format is a pickle of protocol 2 or later: it opens with PROTO.
+    with open(path, "rb") as file:
+        return file.read(1) == pickle.PROTO
+
+
 def _torch_load_legacy(path):
     """torch's pre-1.6 (non-zip) format, which only torch itself reads."""
     try:
@@ -116,7 +144,14 @@ def _torch_load_legacy(path):
             "needs PyTorch: pip install torch, or save it again with a recent torch or "
             "as .safetensors, which load without it."
         ) from error
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"{path!r} is not a readable torch weights file ({reason}): is it a complete "
+            "download of a file written by torch.save?"
+        ) from error
 
 
 def _to_numpy(value):
@@ -199,6 +234,16 @@ def _keras_applications_architecture(file):
     return builder, kwargs
 
 
+def _check_hdf5(path):
+    import h5py
+
+    if os.path.isfile(path) and not h5py.is_hdf5(path):
+        raise ValueError(
+            f"{path!r} is not an HDF5 file, as .h5 weights are: is it a complete download "
+            "of a file written by Keras?"
+        )
+
+
 def _is_keras_applications_h5(path):
     import h5py
 
@@ -240,6 +285,8 @@ def read_any(source: Any) -> tuple[str, dict[str, np.ndarray] | None]:
     lower = path.lower()
     if lower.endswith((*TORCH_SUFFIXES, SAFETENSORS_SUFFIX)):
         return "torch", read_state_dict(path)
-    if lower.endswith(H5_SUFFIXES) and _is_keras_applications_h5(path):
-        return "keras_applications", read_keras_applications(path)
+    if lower.endswith(H5_SUFFIXES):
+        _check_hdf5(path)
+        if _is_keras_applications_h5(path):
+            return "keras_applications", read_keras_applications(path)
     return "native", None
