@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from keras_resnet import console
 from keras_resnet.data.defaults import EVALUATION_BATCH_SIZE, TOP_K
@@ -357,25 +358,19 @@ def _add_convert_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    import warnings
-
     from keras_resnet import weights
     from keras_resnet.models import canonical_name
 
     output = args.output or os.path.join(
         "saved_models", f"{canonical_name(args.model).lower()}.keras"
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        model = weights.convert(
-            args.weights,
-            args.model,
-            output,
-            num_classes=args.num_classes,
-            include_preprocessing=not args.no_preprocessing,
-        )
-    for warning in caught:
-        print(f"note: {warning.message}", file=sys.stderr)
+    model = weights.convert(
+        args.weights,
+        args.model,
+        output,
+        num_classes=args.num_classes,
+        include_preprocessing=not args.no_preprocessing,
+    )
     print(f"wrote {output}: {model.name}, {model.output_shape[-1]} classes")
     return 0
 
@@ -491,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(command: str):
+    """Shows a warning as one line under the command's name, without Python's source line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"keras-resnet {command}: warning: {message}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -503,7 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     # ImportError: an optional package the job needs; ConnectionError: a download that
     # cannot reach its server. Their messages say which, and what to do.
     try:
-        return run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line(args.command)
+            return run(args)
     except (UsageError, ValueError, FileNotFoundError, ImportError, ConnectionError) as error:
         print(f"keras-resnet {args.command}: error: {error}", file=sys.stderr)
         return 2

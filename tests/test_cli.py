@@ -182,7 +182,7 @@ def test_user_mistakes_are_one_line_and_exit_code_2(trained_run, image_folder, t
     not_weights.write_text("<html>404 Not Found</html>")
     _one_error_line(
         capsys,
-        cli.main(["train", "--weights", str(not_weights), "--data", str(image_folder)]),
+        cli.main(["train", "--weights", str(not_weights)]),
         "not a torch weights file",
     )
     _one_error_line(capsys, cli.main(["train", "--epochs", "two"]), "--epochs")
@@ -203,6 +203,28 @@ def test_user_mistakes_are_one_line_and_exit_code_2(trained_run, image_folder, t
         cli.main(["evaluate", model, "--data", str(tmp_path / "empty_class")]),
         "dogs",
     )
+
+
+def test_a_warning_is_one_line_under_the_command(image_folder, tmp_path, capsys):
+    code = cli.main(
+        [
+            "train",
+            "--data", str(image_folder),
+            "--model", "resnet20",
+            "--image-size", "16",
+            "--epochs", "1",
+            "--batch-size", "8",
+            "--output", str(tmp_path),
+            "--run-name", "never_started",
+            "--resume",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    lines = _command_lines(capsys.readouterr().err)
+    warned = [line.removeprefix("keras-resnet train: warning: ") for line in lines]
+    assert any(line.startswith("Nothing to resume") for line in warned)
+    assert any(line.startswith("Skipping 2 unreadable") for line in warned)
+    assert not [line for line in lines if "UserWarning" in line or "return fit(" in line]
 
 
 def _command_lines(stderr: str) -> list[str]:
