@@ -4,6 +4,7 @@ Every test makes its own images in tmp_path and runs on the backend of $KERAS_BA
 nothing is downloaded (tfds runs under ``tfds.testing.mock_data``).
 """
 
+import importlib
 import io
 import os
 import warnings
@@ -395,6 +396,53 @@ def test_tfds_data_set_under_mock_data(tmp_path):
         cifar = load_data("tfds:cifar10", batch_size=8, data_dir=tmp_path, augment=None)
         assert cifar.image_size == (32, 32) and cifar.num_classes == 10
         assert check_batches(cifar.train, size=32) == cifar.num_train
+
+
+# A tfds builder of 8x8 images in two shades, made without downloading anything.
+TWO_SHADES_BUILDER = """
+import numpy as np
+import tensorflow_datasets as tfds
+
+
+class TwoShades(tfds.core.GeneratorBasedBuilder):
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        features = {
+            "image": tfds.features.Image(shape=(8, 8, 3)),
+            "label": tfds.features.ClassLabel(names=["dark", "light"]),
+        }
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(features), supervised_keys=("image", "label")
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(40), "test": self._generate_examples(10)}
+
+    def _generate_examples(self, count):
+        for index in range(count):
+            shade = 200 if index % 2 else 30
+            yield index, {"image": np.full((8, 8, 3), shade, np.uint8), "label": index % 2}
+"""
+
+
+def test_tfds_data_set_is_prepared_on_first_use(tmp_path, monkeypatch):
+    """The first load of a tfds set prepares it: the path a user's first ``tfds:NAME``
+    takes, which mock_data skips. The builder, like tfds's own, lives in a package."""
+    pytest.importorskip("tensorflow_datasets")
+    package = tmp_path / "shades"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "two_shades.py").write_text(TWO_SHADES_BUILDER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("shades.two_shades")  # registers "two_shades" with tfds
+
+    data = load_data("tfds:two_shades", data_dir=tmp_path / "data", batch_size=8, augment=None)
+    assert data.class_names == ["dark", "light"] and data.image_size == (8, 8)
+    assert data.num_train + data.num_validation == 40 and data.num_test == 10
+    images, labels = next(iter(data.test))
+    assert set(np.unique(images.numpy())) <= {30.0, 200.0}
+    assert (images.numpy()[:, 0, 0, 0] == np.where(labels.numpy() == 1, 200, 30)).all()
 
 
 def test_tfds_data_set_that_is_not_there_says_how_to_get_it(tmp_path):
