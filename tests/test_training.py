@@ -664,6 +664,25 @@ def test_train_takes_a_config_and_reports_its_preset(tmp_path):
     assert chosen.metrics["batch_size"] == training.PRESETS["small_images"].batch_size
 
 
+def test_the_small_images_preset_starts_named_models_blocks_at_their_shortcut_plus_branch(
+    tmp_path,
+):
+    """The preset's zero_init_last=False reaches a named model, and only a named one."""
+    images, labels = colour_arrays(16)
+    config = training.PRESETS["small_images"].replace(
+        epochs=1, batch_size=8, validation_split=0.25, output=str(tmp_path), verbose=0
+    )
+    named = training.train((images, labels), "resnet20", config, run_name="named")
+    blocks = [layer for layer in named.model.layers if isinstance(layer, kr.BasicBlock)]
+    assert blocks and all(block.zero_init_last is False for block in blocks)
+
+    def builder(num_classes, input_shape):  # a user's builder without **kwargs
+        return tiny_model(num_classes=num_classes, input_shape=input_shape)
+
+    own = training.train((images, labels), builder, config, run_name="own")
+    assert own.model.output_shape[-1] == named.model.output_shape[-1]
+
+
 # Moving average of the weights --------------------------------------------------------
 
 

@@ -49,6 +49,7 @@ def test_small_image_and_imagenet_presets_follow_the_papers():
     assert small.base_learning_rate_for("sgd") * 128 / 256 == pytest.approx(0.1)
     assert small.weight_decay == 5e-3 and small.momentum == 0.9
     assert small.recompute_batch_norm is False
+    assert small.zero_init_last is False  # the paper's initialisation, chosen on validation
     assert small.validation_split == 0.1 and small.label_smoothing == 0.0
     assert small.augment == "pad_crop" and small.epochs == 40 and small.mixup == 0.0
     imagenet = PRESETS["imagenet"]

@@ -164,7 +164,7 @@ def fit(
             "that builds it, or strategy='none'."
         )
     with distribution.scope(), dtype_policy(config.mixed_precision) as policy:
-        model, model_name = _build_model(model, data, policy, _model_kwargs(config))
+        model, model_name = _build_model(model, data, policy, _model_kwargs(config, model))
         if config.weights is not None:
             finetune.load_backbone(model, config.weights)
     chief_dir = os.path.join(os.fspath(config.output), config.run_name or model_name.lower())
@@ -338,10 +338,13 @@ def _check_settings(config: TrainConfig) -> None:
     finetune.schedule(config)
 
 
-def _model_kwargs(config: TrainConfig) -> dict[str, Any]:
+def _model_kwargs(config: TrainConfig, model) -> dict[str, Any]:
     kwargs = dict(config.model_kwargs)
     if config.drop_path_rate is not None:
         kwargs.setdefault("drop_path_rate", config.drop_path_rate)
+    if config.zero_init_last is not None and isinstance(model, str):
+        # Named models only: a builder of the user's need not take it.
+        kwargs.setdefault("zero_init_last", config.zero_init_last)
     return kwargs
 
 
