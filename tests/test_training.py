@@ -664,9 +664,7 @@ def test_train_takes_a_config_and_reports_its_preset(tmp_path):
     assert chosen.metrics["batch_size"] == training.PRESETS["small_images"].batch_size
 
 
-def test_the_small_images_preset_starts_named_models_blocks_at_their_shortcut_plus_branch(
-    tmp_path,
-):
+def test_the_small_images_preset_starts_the_last_bn_scale_at_one_in_named_models(tmp_path):
     """The preset's zero_init_last=False reaches a named model, and only a named one."""
     images, labels = colour_arrays(16)
     config = training.PRESETS["small_images"].replace(

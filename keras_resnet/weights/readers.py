@@ -147,7 +147,7 @@ def _torch_load_legacy(path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ValueError(
             f"{path!r} is not a readable torch weights file ({reason}): is it a complete "
             "download of a file written by torch.save?"
