@@ -17,15 +17,22 @@ import warnings
 
 from keras_resnet import console
 from keras_resnet.data.defaults import EVALUATION_BATCH_SIZE, TOP_K
+from keras_resnet.data.sizes import DEFAULT_IMAGE_SIZE
 
 
 class UsageError(Exception):
     """A mistake in the command line: printed as one line, exit code 2."""
 
 
+def _add_input_size_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--image-size", type=_positive_int, default=DEFAULT_IMAGE_SIZE[0], help="input size"
+    )
+
+
 def _add_summary_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a model name, e.g. resnet50 (case-insensitive)")
-    parser.add_argument("--image-size", type=_positive_int, default=224, help="input size")
+    _add_input_size_argument(parser)
     parser.add_argument("--num-classes", type=_positive_int, default=1000)
 
 
@@ -38,7 +45,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def _add_models_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--image-size", type=_positive_int, default=224, help="input size")
+    _add_input_size_argument(parser)
 
 
 def run_models(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import keras
 
 from keras_resnet import compat
+from keras_resnet.data.sizes import DEFAULT_IMAGE_SIZE
 from keras_resnet.layers import Bottleneck, ResidualBlock
 from keras_resnet.models import (
     MODEL_CONFIGS,
@@ -82,7 +83,7 @@ class ModelProfile:
 
 
 def profile_model(
-    model: keras.Model | str, image_size: int = 224, num_classes: int = 1000
+    model: keras.Model | str, image_size: int = DEFAULT_IMAGE_SIZE[0], num_classes: int = 1000
 ) -> ModelProfile:
     """Counts the parameters and multiply-adds of a model, per stage.
 
@@ -211,7 +212,7 @@ def format_stage_table(profile: ModelProfile) -> str:
     return "\n".join(lines)
 
 
-def model_table(names=None, image_size: int = 224) -> list[ModelProfile]:
+def model_table(names=None, image_size: int = DEFAULT_IMAGE_SIZE[0]) -> list[ModelProfile]:
     """Profiles of named models, built one at a time to bound memory.
 
     Args:

@@ -664,17 +664,33 @@ def test_train_takes_a_config_and_reports_its_preset(tmp_path):
     assert chosen.metrics["batch_size"] == training.PRESETS["small_images"].batch_size
 
 
-def test_the_small_images_preset_starts_the_last_bn_scale_at_one_in_named_models(tmp_path):
-    """The preset's zero_init_last=False reaches a named model, and only a named one."""
+def test_the_small_images_preset_starts_the_last_bn_scale_at_one_where_the_model_takes_it(
+    tmp_path,
+):
+    """The preset's zero_init_last=False reaches a named model and a builder that names
+    it; a builder without it still trains."""
     images, labels = colour_arrays(16)
     config = training.PRESETS["small_images"].replace(
         epochs=1, batch_size=8, validation_split=0.25, output=str(tmp_path), verbose=0
     )
-    named = training.train((images, labels), "resnet20", config, run_name="named")
-    blocks = [layer for layer in named.model.layers if isinstance(layer, kr.BasicBlock)]
-    assert blocks and all(block.zero_init_last is False for block in blocks)
 
-    def builder(num_classes, input_shape):  # a user's builder without **kwargs
+    def last_scales_start_at_one(result):
+        blocks = [layer for layer in result.model.layers if isinstance(layer, kr.BasicBlock)]
+        return bool(blocks) and all(block.zero_init_last is False for block in blocks)
+
+    named = training.train((images, labels), "resnet20", config, run_name="named")
+    assert last_scales_start_at_one(named)
+
+    def naming_builder(num_classes, input_shape, zero_init_last=True):
+        return kr.ResNet20(
+            num_classes=num_classes, input_shape=input_shape, zero_init_last=zero_init_last
+        )
+
+    assert last_scales_start_at_one(
+        training.train((images, labels), naming_builder, config, run_name="naming")
+    )
+
+    def builder(num_classes, input_shape):  # a user's builder without the argument
         return tiny_model(num_classes=num_classes, input_shape=input_shape)
 
     own = training.train((images, labels), builder, config, run_name="own")

@@ -404,6 +404,8 @@ def test_a_search_writes_the_table_the_plot_and_the_best_model(tmp_path, tiny_da
     assert [blocks[0].filters for blocks in stages] == [
         int(row[f"filters_stage{i}"]) for i in (1, 2, 3)
     ]
+    # 16x16 images: trials are built as the small_images preset builds its networks.
+    assert all(block.zero_init_last is False for blocks in stages for block in blocks)
     assert result.trials_run == [row["trial_id"]]
     # The oracle's weightless count agrees with the trained model's.
     values = result.tuner.oracle.get_trial(row["trial_id"]).hyperparameters.values

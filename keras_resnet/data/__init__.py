@@ -47,6 +47,7 @@ _HOMES = {
     "TOP_K": "defaults",
     "VALIDATION_SPLIT": "defaults",
     "ImageData": "image_data",
+    "check_class_count": "image_data",
     "load_data": "load",
     "load_image": "load",
     "RANDOM_STAGES": "plan",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+if TYPE_CHECKING:  # the module stays importable without loading TensorFlow
+    import tensorflow as tf
 
 
 @dataclasses.dataclass
@@ -62,3 +64,14 @@ class ImageData:
     def image_shape(self) -> tuple[int, int, int]:
         """``(height, width, 3)``: the ``input_shape`` a model needs."""
         return (*self.image_size, 3)
+
+
+def check_class_count(class_names: list[str]) -> int:
+    """The number of classes; a ValueError if there are fewer than two to tell apart."""
+    if len(class_names) < 2:
+        raise ValueError(
+            f"The data has {len(class_names)} class ({', '.join(class_names)}): a "
+            "classifier needs at least two. Give each class its own subfolder of the "
+            "image folder, or labels of at least two values."
+        )
+    return len(class_names)

@@ -73,13 +73,15 @@ class TrainConfig:
     model: str = _setting(
         "ResNet18", "any named model, case-insensitive (see 'keras-resnet models')"
     )
+    # The two model settings reach a named model, and a builder of the user's that
+    # names them in its signature (training.fit._model_kwargs).
     drop_path_rate: float | None = _setting(
-        None, "stochastic depth of the named model; None keeps the model's own", cli=False
+        None, "stochastic depth of the model; None keeps the model's own", cli=False
     )
     zero_init_last: bool | None = _setting(
         None,
         "start each block's last batch-norm scale at zero, so that a block starts as its "
-        "shortcut; None keeps the named model's own (zero)",
+        "shortcut; None keeps the model's own (zero for named models)",
         cli=False,
     )
     model_kwargs: Mapping[str, Any] = _setting(

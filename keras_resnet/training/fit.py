@@ -13,6 +13,7 @@ preset the data calls for.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 import shutil
@@ -24,6 +25,7 @@ from typing import Any
 import keras
 
 from keras_resnet import compat, saving
+from keras_resnet.data.image_data import check_class_count
 from keras_resnet.distribute import Distribution, get_distribution
 from keras_resnet.models import canonical_name, get_model
 from keras_resnet.training import batches, finetune, optim, precise_bn, run_dir
@@ -339,23 +341,29 @@ def _check_settings(config: TrainConfig) -> None:
 
 
 def _model_kwargs(config: TrainConfig, model) -> dict[str, Any]:
+    """``model_kwargs`` plus the config's model settings that ``model`` takes.
+
+    One rule for ``drop_path_rate`` and ``zero_init_last``: a named model takes both;
+    a builder of the user's gets each one its signature names (or all, with
+    ``**kwargs``), so a builder without them still works.
+    """
     kwargs = dict(config.model_kwargs)
-    if config.drop_path_rate is not None:
-        kwargs.setdefault("drop_path_rate", config.drop_path_rate)
-    if config.zero_init_last is not None and isinstance(model, str):
-        # Named models only: a builder of the user's need not take it.
-        kwargs.setdefault("zero_init_last", config.zero_init_last)
+    settings = {"drop_path_rate": config.drop_path_rate, "zero_init_last": config.zero_init_last}
+    for name, value in settings.items():
+        if value is not None and (isinstance(model, str) or _takes(model, name)):
+            kwargs.setdefault(name, value)
     return kwargs
 
 
-def check_class_count(class_names) -> int:
-    """The number of classes; a ValueError if there are fewer than two to tell apart."""
-    if len(class_names) < 2:
-        raise ValueError(
-            f"The data has {len(class_names)} class ({', '.join(class_names)}): a "
-            "classifier needs at least two. Give each class its own subfolder."
-        )
-    return len(class_names)
+def _takes(builder, argument: str) -> bool:
+    """Whether ``builder`` (a callable; anything else: False) accepts ``argument``."""
+    if isinstance(builder, keras.Model) or not callable(builder):
+        return False
+    try:
+        parameters = inspect.signature(builder).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: assume the plain signature
+        return False
+    return any(p.name == argument or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _build_model(model, data, policy: str, model_kwargs: dict) -> tuple[keras.Model, str]:

@@ -27,7 +27,9 @@ import keras
 import keras_tuner
 
 from keras_resnet import compat, saving, training
+from keras_resnet.data.image_data import check_class_count
 from keras_resnet.training.config import (
+    PRESETS,
     VALIDATION_SPLIT,
     TrainConfig,
     choose_preset,
@@ -35,7 +37,6 @@ from keras_resnet.training.config import (
     data_source,
     preset_for,
 )
-from keras_resnet.training.fit import check_class_count
 from keras_resnet.tuning import oracles, report
 from keras_resnet.tuning.space import DEFAULT_EPOCHS, HyperResNet, parse_count
 
@@ -191,7 +192,8 @@ def tune(
         **hypermodel_kwargs: :class:`HyperResNet` arguments (``width``, ``depth``,
             ``block_type``, ``stem``, ``learning_rate``...). Images of at most
             :data:`~keras_resnet.training.config.SMALL_IMAGE_SIZE` pixels a side (those
-            of the small-images preset) get the ``"cifar"`` stem unless ``stem`` is given.
+            of the small-images preset) get the ``"cifar"`` stem unless ``stem`` is given,
+            and the preset's ``zero_init_last`` unless ``model_kwargs`` names it.
 
     Returns:
         A :class:`TuneResult`.
@@ -218,9 +220,14 @@ def tune(
     steps = math.ceil(image_data.num_train / batch_size) if image_data.num_train else 1
     if steps_per_epoch is not None:
         steps = min(steps, steps_per_epoch)
-    # Images the training presets count as small get the CIFAR stem, as their networks do.
-    small = choose_preset(image_data) == "small_images"
-    hypermodel_kwargs.setdefault("stem", "cifar" if small else None)
+    # Trials are built as the data's training preset builds its network: small images
+    # get the CIFAR stem and the preset's start of each block's last BN scale.
+    preset = PRESETS[choose_preset(image_data)]
+    hypermodel_kwargs.setdefault("stem", "cifar" if preset.preset == "small_images" else None)
+    if preset.zero_init_last is not None:
+        model_kwargs = dict(hypermodel_kwargs.get("model_kwargs") or {})
+        model_kwargs.setdefault("zero_init_last", preset.zero_init_last)
+        hypermodel_kwargs["model_kwargs"] = model_kwargs
     hypermodel = HyperResNet(
         image_data.num_classes,
         image_data.image_shape,
