@@ -1,4 +1,4 @@
-"""ImageData: a loaded data set's batched pipelines and everything that describes them."""
+"""ImageData: a loaded data set's batched pipelines, what describes them, and its class check."""
 
 from __future__ import annotations
 
