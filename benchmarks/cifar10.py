@@ -82,12 +82,21 @@ def train(data: str, model: str, seed: int, epochs: int, runs: Path, extra: list
         "batch_size": metrics["batch_size"],
         "peak_learning_rate": metrics.get("peak_learning_rate"),
         "backend": metrics["backend"],
+        "resumed_from_epoch": metrics.get("resumed_from_epoch", 0),
         "train_seconds": metrics["train_seconds"],
-        "train_images_per_s": round(
-            metrics["num_train"] * metrics["epochs_run"] / metrics["train_seconds"], 1
-        ),
+        "train_images_per_s": train_rate(metrics),
         "wall_seconds_this_call": wall,
     }
+
+
+def train_rate(metrics: dict) -> float:
+    """Training images per second of a run's metrics.json.
+
+    A resumed run's ``train_seconds`` are those of its last call, so only the epochs
+    of that call count.
+    """
+    epochs = metrics["epochs_run"] - metrics.get("resumed_from_epoch", 0)
+    return round(metrics["num_train"] * epochs / metrics["train_seconds"], 1)
 
 
 def summarise(results: list[dict]) -> list[dict]:
