@@ -40,3 +40,25 @@ def random_images(batch, size, channels=3, seed=0, data_format="channels_last") 
     if data_format == "channels_first":
         shape = (batch, channels, size, size)
     return np.random.default_rng(seed).uniform(0, 255, shape).astype("float32")
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# What a finished training run leaves in its folder.
+RUN_FILES = (
+    "model.keras",
+    "best.keras",
+    "metrics.json",
+    "training_curves.png",
+    "confusion_matrix.png",
+    "class_names.txt",
+    "training_log.csv",
+)
+
+
+def assert_run_folder_is_complete(run_dir) -> None:
+    """Every file of a finished run is there, and the plots are PNG images."""
+    for name in RUN_FILES:
+        assert (run_dir / name).is_file(), name
+    for png in ("training_curves.png", "confusion_matrix.png"):
+        assert (run_dir / png).read_bytes()[:8] == PNG_MAGIC

@@ -14,12 +14,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import PNG_MAGIC, assert_run_folder_is_complete
 from PIL import Image
 
 from keras_resnet import cli, saving
 
 CLASSES = ["blue", "green", "red"]
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 
 
@@ -87,18 +87,7 @@ def _one_error_line(capsys, code, *must_contain):
 
 
 def test_train_writes_model_metrics_and_plots(trained_run, capsys):
-    for name in (
-        "model.keras",
-        "best.keras",
-        "metrics.json",
-        "training_curves.png",
-        "confusion_matrix.png",
-        "class_names.txt",
-        "training_log.csv",
-    ):
-        assert (trained_run / name).is_file(), name
-    for png in ("training_curves.png", "confusion_matrix.png"):
-        assert (trained_run / png).read_bytes()[:8] == PNG_MAGIC
+    assert_run_folder_is_complete(trained_run)
     metrics = json.loads((trained_run / "metrics.json").read_text())
     # A plain folder has no test split: the held-out validation images are the test.
     assert metrics["evaluated_on"] == "validation"

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import assert_run_folder_is_complete
 
 import keras_resnet as kr
 from keras_resnet import distribute, evaluation, saving, training
@@ -334,18 +335,7 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
         early_stopping=5,
     )
     run_dir = tmp_path / "r"
-    for name in (
-        "model.keras",
-        "best.keras",
-        "metrics.json",
-        "training_curves.png",
-        "confusion_matrix.png",
-        "class_names.txt",
-        "training_log.csv",
-    ):
-        assert (run_dir / name).is_file(), name
-    for png in ("training_curves.png", "confusion_matrix.png"):
-        assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_run_folder_is_complete(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics == json.loads(json.dumps(result.metrics))
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
