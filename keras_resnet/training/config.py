@@ -293,6 +293,7 @@ PHOTOS = TrainConfig(preset="photos", base_learning_rates={"sgd": 0.4, "adamw": 
 #: un-augmented images cost 3 to 4 points after pad-and-crop training; and each block's
 #: last batch-norm scale starting at one, as in the paper, not at zero (Goyal et al.'s
 #: ImageNet choice, the library models' default), which left ResNet20 underfitting.
+#: ResNet20 validates 87.37% +/- 0.77 over seeds 0-2 in 40 epochs (the paper: 91.25%).
 SMALL_IMAGES = TrainConfig(
     preset="small_images",
     model="ResNet20",
