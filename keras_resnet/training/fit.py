@@ -356,12 +356,10 @@ def _model_kwargs(config: TrainConfig, model) -> dict[str, Any]:
 
 
 def _takes(builder, argument: str) -> bool:
-    """Whether ``builder`` (a callable; anything else: False) accepts ``argument``."""
-    if isinstance(builder, keras.Model) or not callable(builder):
-        return False
+    """Whether the builder ``builder`` accepts ``argument`` (a built model needs none)."""
     try:
         parameters = inspect.signature(builder).parameters.values()
-    except (TypeError, ValueError):  # a builtin or C callable: assume the plain signature
+    except (TypeError, ValueError):  # not callable, or a C callable: the plain signature
         return False
     return any(p.name == argument or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
