@@ -687,6 +687,35 @@ def test_the_small_images_preset_starts_the_last_bn_scale_at_one_where_the_model
     assert own.model.output_shape[-1] == named.model.output_shape[-1]
 
 
+def test_stochastic_depth_that_cannot_reach_the_model_is_refused(tmp_path):
+    """An explicit drop_path_rate reaches a builder that names it; with a builder that
+    does not, or a built model, it is a clear error instead of a silent no-op."""
+    images, labels = colour_arrays(16)
+    config = training.PRESETS["small_images"].replace(
+        epochs=1, batch_size=8, validation_split=0.25, output=str(tmp_path), verbose=0
+    )
+
+    def builder(num_classes, input_shape):
+        return tiny_model(num_classes=num_classes, input_shape=input_shape)
+
+    for model in (builder, tiny_model(num_classes=3, input_shape=(SIZE, SIZE, 3))):
+        with pytest.raises(ValueError, match=r"drop_path_rate=0.2 cannot reach .*leave"):
+            training.train((images, labels), model, config, drop_path_rate=0.2)
+    # Without it, the same builder trains: a preset's stochastic depth is dropped.
+    assert training.train((images, labels), builder, config).model.output_shape[-1] == 3
+
+    def taking_builder(num_classes, input_shape, drop_path_rate=0.0):
+        return kr.ResNet20(
+            num_classes=num_classes, input_shape=input_shape, drop_path_rate=drop_path_rate
+        )
+
+    taken = training.train((images, labels), taking_builder, config, drop_path_rate=0.2)
+    rates = [
+        layer.drop_path_rate for layer in taken.model.layers if isinstance(layer, kr.BasicBlock)
+    ]
+    assert rates and max(rates) == pytest.approx(0.2)
+
+
 # Moving average of the weights --------------------------------------------------------
 
 

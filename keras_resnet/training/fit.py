@@ -135,7 +135,8 @@ def fit(
 
     Raises:
         ValueError: on an unknown model name, optimizer or strategy, a built model
-            with ``mixed_precision`` or with a distribution, a model whose outputs do
+            with ``mixed_precision``, a distribution or ``drop_path_rate`` (also a
+            builder without that argument), a model whose outputs do
             not match the classes, data with no training examples, a batch that does
             not divide over the replicas, or a run whose loss became NaN.
         TypeError: on a setting TrainConfig does not have.
@@ -345,20 +346,38 @@ def _model_kwargs(config: TrainConfig, model) -> dict[str, Any]:
 
     One rule for ``drop_path_rate`` and ``zero_init_last``: a named model takes both;
     a builder of the user's gets each one its signature names (or all, with
-    ``**kwargs``), so a builder without them still works.
+    ``**kwargs``), so a builder without them still works. A ``drop_path_rate`` that
+    cannot reach the model (a built one, or a builder without it) is an error.
     """
     kwargs = dict(config.model_kwargs)
+    if (
+        config.drop_path_rate is not None
+        and callable(model)
+        and not _builds_with(model, "drop_path_rate")
+    ):
+        # Stochastic depth is asked for by name (a preset's is dropped with a model of
+        # the user's, in train), so ignoring it would train a different model.
+        what = "a built model" if isinstance(model, keras.Model) else f"the builder {model!r}"
+        raise ValueError(
+            f"drop_path_rate={config.drop_path_rate} cannot reach {what}: it is fixed when "
+            "the model is built. Build the model with it (a builder of yours can take a "
+            "drop_path_rate argument), or leave drop_path_rate unset."
+        )
     settings = {"drop_path_rate": config.drop_path_rate, "zero_init_last": config.zero_init_last}
     for name, value in settings.items():
-        if value is not None and (isinstance(model, str) or _takes(model, name)):
+        if value is not None and _builds_with(model, name):
             kwargs.setdefault(name, value)
     return kwargs
 
 
-def _takes(builder, argument: str) -> bool:
-    """Whether the builder ``builder`` accepts ``argument`` (a built model needs none)."""
+def _builds_with(model, argument: str) -> bool:
+    """Whether ``model``, a name or a builder, is built with ``argument``; a built model is not."""
+    if isinstance(model, str):
+        return True
+    if isinstance(model, keras.Model):
+        return False
     try:
-        parameters = inspect.signature(builder).parameters.values()
+        parameters = inspect.signature(model).parameters.values()
     except (TypeError, ValueError):  # not callable, or a C callable: the plain signature
         return False
     return any(p.name == argument or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
