@@ -268,7 +268,8 @@ def ResNet(
         classifier_activation: activation of the classifier, None for logits.
         include_preprocessing: take raw [0, 255] pixels and normalise them inside the
             model; False expects inputs already normalised.
-        weights: None; a file of weights: this library's ``.weights.h5``, a torchvision
+        weights: None; a file of weights: this library's ``.weights.h5`` or ``.keras``
+            (another class count loads the backbone), a torchvision
             or timm state dict (``.pth``, ``.pt``, ``.bin``, ``.safetensors``) or a
             keras.applications ``.h5``/``.weights.h5``, converted on load; or the name
             of a published set (``"imagenet"``, ``"IMAGENET1K_V1"``, ...) to download.

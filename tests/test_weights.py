@@ -500,6 +500,33 @@ def test_own_weights_files_still_load(tmp_path):
     np.testing.assert_allclose(_predict(model, images), expected, atol=1e-6)
 
 
+def test_own_files_of_other_classes_give_the_backbone(tmp_path):
+    """A model of one's own (its .weights.h5, or the .keras file a run saves) starts a
+    model for other classes: the backbone loads, the classifier stays fresh."""
+    source = keras_resnet.ResNet20(num_classes=10, input_shape=(32, 32, 3))
+    rng = np.random.default_rng(5)
+    for variable in source.weights:  # away from any initialisation
+        shape = tuple(variable.shape)
+        variable.assign(rng.uniform(0.5, 1.5, shape).astype("float32"))
+    source.save_weights(tmp_path / "own.weights.h5")
+    saving.save_model(source, tmp_path / "own.keras")
+    features = keras.Model(source.inputs, source.get_layer("predictions").input)
+    images = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    expected = _predict(features, images)
+    for path in (tmp_path / "own.weights.h5", tmp_path / "own.keras"):
+        with pytest.warns(UserWarning, match="does not fit the 5 classes.*loaded the backbone"):
+            model = keras_resnet.ResNet20(num_classes=5, input_shape=(32, 32, 3), weights=path)
+        mine = keras.Model(model.inputs, model.get_layer("predictions").input)
+        np.testing.assert_allclose(_predict(mine, images), expected, rtol=1e-5)
+        head = keras.ops.convert_to_numpy(model.get_layer("predictions").kernel)
+        assert head.shape == (64, 5) and not np.any((head >= 0.5) & (head <= 1.5))
+    with pytest.raises(ValueError, match="hold 97 arrays but resnet32 has .*another architecture"):
+        keras_resnet.ResNet32(num_classes=5, input_shape=(32, 32, 3), weights=path)
+    (tmp_path / "notes.keras").write_text("not a model")
+    with pytest.raises(ValueError, match="is not a weights file this library reads"):
+        keras_resnet.ResNet20(input_shape=(32, 32, 3), weights=tmp_path / "notes.keras")
+
+
 def test_convert_writes_a_keras_file_atomically(resnet18_file, tmp_path):
     output = tmp_path / "out" / "resnet18.keras"
     weights.convert(resnet18_file.path, "resnet18", output, include_preprocessing=False)

@@ -89,8 +89,9 @@ class TrainConfig:
     )
     weights: str | None = _setting(
         None,
-        "pretrained weights to fine-tune from: imagenet, a file (.pth, .safetensors, .h5) "
-        "or hf://ORG/NAME; the head is new, for the data's classes. None: train from scratch",
+        "pretrained weights to fine-tune from: imagenet, a file (.pth, .safetensors, .h5, or "
+        "a model.keras of an earlier run) or hf://ORG/NAME; the head is new, for the data's "
+        "classes. None: train from scratch",
         metavar="SOURCE",
     )
     head_epochs: int = _setting(

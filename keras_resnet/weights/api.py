@@ -3,12 +3,15 @@
 :func:`load_pretrained` is what ``weights=`` of every constructor calls: it downloads
 a published set or an ``hf://`` set, reads the file, and hands it to the converter of
 its kind (torchvision/timm, keras.applications, or Keras itself for this library's own
-``.weights.h5``).
+``.weights.h5`` and ``.keras`` files).
 """
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +27,7 @@ from keras_resnet.weights.keras_applications import (
     keras_applications_layout,
     load_keras_applications_state,
 )
-from keras_resnet.weights.readers import read_any
+from keras_resnet.weights.readers import KERAS_SUFFIX, read_any
 from keras_resnet.weights.sets import find_weight_set, is_set_name
 from keras_resnet.weights.torchvision import load_torch_state
 
@@ -45,10 +48,11 @@ def load_pretrained(
         model: a model built by this library.
         weights: a file (``.pth``, ``.pt``, ``.bin``, ``.safetensors``, a
             keras.applications ``.h5``/``.weights.h5``, or this library's own
-            ``.weights.h5``); a torch state dict, ``torch.nn.Module`` or mapping of
-            arrays; a keras.applications model; the name of a published set
-            (``"imagenet"`` or a name of :data:`PRETRAINED_WEIGHTS`); or a Hugging Face
-            Hub set such as ``"hf://timm/resnet50.a1_in1k"``, downloaded.
+            ``.weights.h5`` or ``.keras``, e.g. a run's ``model.keras``); a torch
+            state dict, ``torch.nn.Module`` or mapping of arrays; a keras.applications
+            model; the name of a published set (``"imagenet"`` or a name of
+            :data:`PRETRAINED_WEIGHTS`); or a Hugging Face Hub set such as
+            ``"hf://timm/resnet50.a1_in1k"``, downloaded.
         cache_dir: where downloads are cached; defaults to ``$KERAS_HOME`` (``~/.keras``).
         base_url: fetch published files by name from this folder URL instead of the
             publisher's (also ``$KERAS_RESNET_WEIGHTS_URL``).
@@ -185,7 +189,7 @@ def _names_a_set(source) -> bool:
         return True
     raise ValueError(
         f"weights file {os.fspath(source)!r} does not exist. Pass weights=None for random "
-        "initialisation, the path of a weights file (.weights.h5, .pth, .safetensors, "
+        "initialisation, the path of a weights file (.weights.h5, .keras, .pth, .safetensors, "
         "keras.applications .h5), a published set name such as 'imagenet', or a Hugging "
         "Face Hub set such as 'hf://timm/resnet50.a1_in1k'."
     )
@@ -202,16 +206,82 @@ def _load_read(model, source, kind, state):
 
 
 def _load_native(model, path):
+    """Loads this library's own file (``.weights.h5``, or a ``.keras`` model's weights).
+
+    A file whose classifier has another number of classes gives the backbone only, as
+    a torchvision file does: fine-tuning a model of one's own on new classes.
+    """
+    arrays = _count_native_arrays(path)
+    if arrays != len(model.weights):
+        raise ValueError(
+            f"The weights in {path!r} hold {arrays} arrays but {model.name} has "
+            f"{len(model.weights)}: they come from another architecture. Build the model "
+            "with the same name and arguments as the one that saved them."
+        )
     try:
-        model.load_weights(path)
+        # Keras warns of every part it skips before it raises: those warnings are only
+        # worth passing on from an attempt that loaded.
+        with warnings.catch_warnings(record=True) as attempt:
+            warnings.simplefilter("always")
+            try:
+                model.load_weights(path)
+                loaded = True
+            except ValueError:
+                if "predictions" not in {layer.name for layer in model.layers}:
+                    raise
+                loaded = False
+        for warning in attempt if loaded else ():
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+        if not loaded:
+            # The same network up to the classifier, sharing the model's layers: Keras
+            # leaves the file's classifier unused and checks every other shape.
+            backbone = keras.Model(model.inputs, model.get_layer("predictions").input)
+            backbone.load_weights(path)
+            warnings.warn(
+                f"The classifier in {path!r} does not fit the {model.output_shape[-1]} "
+                f"classes of {model.name}: loaded the backbone; 'predictions' keeps its "
+                "fresh initialisation.",
+                stacklevel=3,
+            )
     except (ValueError, KeyError) as error:
         raise ValueError(
             f"The weights in {path!r} do not fit {model.name} with input "
-            f"{tuple(model.input_shape[1:])} and output {tuple(model.output_shape[1:])}: "
-            f"{error}. Build the model with the same num_classes, input channels and "
-            "architecture as the one that saved them."
+            f"{tuple(model.input_shape[1:])}: {error}. Build the model with the same "
+            "input channels and architecture as the one that saved them."
         ) from error
     return model
+
+
+def _count_native_arrays(path: str) -> int:
+    """The model arrays in a ``.weights.h5`` file, or in the weights of a ``.keras`` file."""
+    try:
+        if path.lower().endswith(KERAS_SUFFIX):
+            with zipfile.ZipFile(path) as archive:
+                return _count_native_arrays_in(io.BytesIO(archive.read("model.weights.h5")))
+        return _count_native_arrays_in(path)
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"{path!r} is not a weights file this library reads ({error}). Pass a "
+            ".weights.h5 or .keras file saved by Keras, a torchvision or timm .pth or "
+            ".safetensors file, or a keras.applications .h5 file."
+        ) from error
+
+
+def _count_native_arrays_in(file) -> int:
+    import h5py  # Keras's own dependency
+
+    count = 0
+
+    def visit(name, item):
+        nonlocal count
+        count += isinstance(item, h5py.Dataset)
+
+    with h5py.File(file, "r") as weights:
+        if "layers" in weights:  # the optimizer's state is kept beside, not counted
+            weights["layers"].visititems(visit)
+    return count
 
 
 def _source_classes(state: Mapping[str, np.ndarray] | None) -> int | None:

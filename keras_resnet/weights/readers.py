@@ -26,6 +26,7 @@ from keras_resnet.weights.torch_pickle import bfloat16_to_float32, is_torch_zip,
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"
 H5_SUFFIXES = (".h5", ".hdf5")
+KERAS_SUFFIX = ".keras"  # a saved model: Keras reads the weights inside
 
 
 def read_state_dict(source: Any) -> dict[str, np.ndarray]:
@@ -267,7 +268,7 @@ def read_any(source: Any) -> tuple[str, dict[str, np.ndarray] | None]:
     Returns:
         ``("torch", state)`` for torchvision/timm state dicts, ``("keras_applications",
         state)`` for keras.applications weights, ``("native", None)`` for this library's
-        ``.weights.h5`` (loaded by Keras itself).
+        ``.weights.h5`` and ``.keras`` files (loaded by Keras itself).
 
     Raises:
         ValueError, ImportError: as :func:`read_state_dict`.
