@@ -5,8 +5,9 @@ from keras_resnet.console import quiet_startup
 with quiet_startup():  # the command's first screen is not TensorFlow's start-up log
     import keras  # noqa: F401
 
-# Registers the recipe's loss, so keras.saving.load_model reloads compiled models.
-from keras_resnet import losses  # noqa: E402, F401
+# Registers the recipe's loss and optimizers, so keras.saving.load_model reloads
+# compiled models.
+from keras_resnet import losses, optimizers  # noqa: E402, F401
 from keras_resnet.config import ResNetConfig  # noqa: E402
 from keras_resnet.imagenet import decode_predictions, preprocess_input  # noqa: E402
 from keras_resnet.layers import (  # noqa: E402

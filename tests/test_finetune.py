@@ -176,6 +176,10 @@ def test_schedule_with_weights_is_head_then_whole_network():
     )
     assert (whole.name, whole.first_epoch, whole.last_epoch) == ("whole network", 3, 10)
     assert whole.learning_rate_multiplier == 0.2 and not whole.train_batch_norm
+    assert head.layer_rates() == whole.layer_rates() == {}  # one rate by default
+    faster_head = finetune.schedule(config.replace(head_lr_multiplier=10))[1]
+    assert faster_head.layer_rates() == {"predictions": 10.0}
+    assert "head x10" in faster_head.describe()
     assert [p.name for p in finetune.schedule(config.replace(head_epochs=0))] == ["whole network"]
     assert [p.name for p in finetune.schedule(config.replace(head_epochs=12))] == ["head"]
     with pytest.raises(ValueError, match="head_epochs"):
@@ -198,6 +202,7 @@ def test_cli_offers_the_fine_tuning_options(capsys):
         "--weights",
         "--head-epochs",
         "--fine-tune-lr-multiplier",
+        "--head-lr-multiplier",
         "--fine-tune-batch-norm",
     ):
         assert flag in text
@@ -338,25 +343,29 @@ def test_train_with_weights_runs_both_phases_through_the_python_api(tmp_path):
     }
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (40, 16, 16, 3)).astype("uint8")
-    labels = np.arange(40) % 5
+    labels = np.arange(40) % 4  # a model of 5 classes starts one of 4
 
-    result = training.train(
-        (images, labels),
-        model=_small_model,
-        weights=path,
-        epochs=3,
-        head_epochs=1,
-        batch_size=8,
-        augment="none",
-        output=tmp_path / "runs",
-        run_name="tuned",
-        verbose=0,
-    )
+    with pytest.warns(UserWarning, match="does not fit the 4 classes.*loaded the backbone"):
+        result = training.train(
+            (images, labels),
+            model=_small_model,
+            weights=path,
+            epochs=3,
+            head_epochs=1,
+            head_lr_multiplier=10,
+            batch_size=8,
+            augment="none",
+            output=tmp_path / "runs",
+            run_name="tuned",
+            verbose=0,
+        )
     metrics = result.metrics
     assert metrics["preset"] == "fine_tune" and metrics["weights"] == str(path)
     head, whole = metrics["phases"]
     assert (head["name"], head["first_epoch"], head["last_epoch"]) == ("head", 0, 1)
     assert whole["peak_learning_rate"] == pytest.approx(0.1 * head["peak_learning_rate"])
+    assert whole["head_lr_multiplier"] == 10
+    assert result.model.optimizer.get_config()["layer_rates"] == {"predictions": 10.0}
     assert metrics["epochs_run"] == 3
     final = _values(result.model.weights)
     for key, value in statistics.items():

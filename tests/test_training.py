@@ -133,6 +133,61 @@ def test_weight_decay_skips_batch_norm_and_biases():
     assert kinds == {"gamma", "beta", "bias", "kernel"}
 
 
+def _two_layer_model():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, name="body")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2, name="predictions")(hidden))
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adamw"])
+def test_layer_rates_train_a_layer_at_its_own_rate_and_decay(kind):
+    """A layer of rate factor 10 follows the optimizer at ten times the rate, momentum
+    and decoupled weight decay included; the others follow it at the one rate."""
+    model, reference = _two_layer_model(), _two_layer_model()
+    reference.set_weights(model.get_weights())
+    optimizer = training.make_optimizer(
+        kind, learning_rate=0.01, weight_decay=0.1, layer_rates={"predictions": 10.0}
+    )
+    assert optimizer.get_config()["layer_rates"] == {"predictions": 10.0}
+    body = training.make_optimizer(kind, learning_rate=0.01, weight_decay=0.1)
+    head = training.make_optimizer(kind, learning_rate=0.1, weight_decay=0.1)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        grads = [
+            keras.ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32"))
+            for v in model.trainable_variables
+        ]
+        optimizer.apply(grads, model.trainable_variables)
+        for opt, prefix in ((body, "body/"), (head, "predictions/")):
+            pairs = [
+                (g, v)
+                for g, v in zip(grads, reference.trainable_variables, strict=True)
+                if v.path.startswith(prefix)
+            ]
+            opt.apply([g for g, _ in pairs], [v for _, v in pairs])
+    for mine, expected in zip(
+        model.trainable_variables, reference.trainable_variables, strict=True
+    ):
+        np.testing.assert_allclose(np.array(mine), np.array(expected), rtol=1e-5, err_msg=mine.path)
+    # Factors of one give Keras's own optimizer; a factor must be positive.
+    plain = training.make_optimizer(kind, layer_rates={"predictions": 1.0})
+    assert "layer_rates" not in plain.get_config()
+    with pytest.raises(ValueError, match="rate factor of 'predictions' must be positive"):
+        training.make_optimizer(kind, layer_rates={"predictions": 0.0})
+
+
+def test_a_model_compiled_with_layer_rates_saves_and_loads(tmp_path):
+    model = training.compile_model(
+        tiny_model(), epochs=2, steps_per_epoch=1, batch_size=8, layer_rates={"predictions": 10}
+    )
+    images, labels = colour_arrays(8)
+    model.fit(images, labels, epochs=1, verbose=0)
+    path = saving.save_model(model, tmp_path / "model.keras")
+    loaded, _ = saving.load_model(path)
+    assert type(loaded.optimizer).__name__ == type(model.optimizer).__name__ == "LayerRatesSGD"
+    assert loaded.optimizer.layer_rates == {"predictions": 10.0}
+
+
 def test_adamw_excludes_the_same_variables():
     optimizer = training.make_optimizer("adamw", learning_rate=1e-3)
     model = tiny_model()

@@ -108,6 +108,13 @@ class TrainConfig:
         check="positive",
         metavar="FACTOR",
     )
+    head_lr_multiplier: float = _setting(
+        1.0,
+        "with --weights, in the whole-network epochs the new head trains at the backbone's "
+        "learning rate times this",
+        check="positive",
+        metavar="FACTOR",
+    )
     fine_tune_batch_norm: bool = _setting(
         False,
         "with --weights, batch norm trains with the whole network instead of keeping its "
@@ -325,7 +332,8 @@ IMAGENET = TrainConfig(
 #: alone for ``head_epochs``, then the whole network at ``fine_tune_lr_multiplier``
 #: times the peak rate (keras_resnet.training.finetune). A new head on frozen features
 #: wants a rate well above ImageNet's 0.1 per 256; the pretrained features need few
-#: epochs. Chosen on a synthetic transfer task (tests/test_finetune.py), not yet on photos.
+#: epochs. Chosen on a synthetic transfer task (tests/test_finetune.py); on photos, one
+#: rate for the head and the backbone was checked against a faster head (RESULTS.md).
 FINE_TUNE = TrainConfig(
     preset="fine_tune",
     epochs=10,

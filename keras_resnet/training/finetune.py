@@ -6,12 +6,9 @@ A run given ``weights`` fine-tunes in two phases (:func:`schedule`):
    (:func:`freeze_backbone`), its batch norms in inference mode, so that the random
    head's first large gradients cannot wreck the pretrained features.
 2. ``whole network``: everything trains (:func:`unfreeze`) at a lower learning rate,
-   the batch norms still in inference mode unless asked otherwise: a few hundred
-   photos give worse statistics than the pretrained ones.
-
-Keras optimizers have one learning rate for all variables, and ``model.fit`` takes
-one optimizer, so the second phase trains every layer at the lower rate (the
-recipe of Keras's own transfer-learning guide) rather than the backbone alone.
+   the head at ``head_lr_multiplier`` times the backbone's, the batch norms still in
+   inference mode unless asked otherwise: a few hundred photos give worse statistics
+   than the pretrained ones.
 
 Keras 3 runs a ``BatchNormalization`` whose ``trainable`` is False in inference mode
 even under ``training=True``, and this library's fused batch norm and ``DropPath``
@@ -155,6 +152,7 @@ class Phase:
         first_epoch: the phase's first epoch, from 0.
         last_epoch: the epoch after its last.
         learning_rate_multiplier: the phase's peak rate over the run's.
+        head_lr_multiplier: the head's rate over the rest's in the phase.
         frozen_backbone: only the head trains.
         train_batch_norm: in the whole-network phase, the batch norms train too.
     """
@@ -163,6 +161,7 @@ class Phase:
     first_epoch: int
     last_epoch: int
     learning_rate_multiplier: float = 1.0
+    head_lr_multiplier: float = 1.0
     frozen_backbone: bool = False
     train_batch_norm: bool = True
 
@@ -178,6 +177,12 @@ class Phase:
         elif self.name == WHOLE_NETWORK:
             unfreeze(model, batch_norm=self.train_batch_norm)
 
+    def layer_rates(self) -> dict[str, float]:
+        """The head's factor of the phase's rate, for the optimizer (``{}``: none)."""
+        if self.head_lr_multiplier == 1.0:
+            return {}
+        return {name: self.head_lr_multiplier for name in HEAD_LAYERS}
+
     def describe(self) -> str:
         """One line for the run's output, e.g. ``"head: epochs 1-3, backbone frozen"``."""
         text = f"{self.name}: epochs {self.first_epoch + 1}-{self.last_epoch}"
@@ -185,7 +190,15 @@ class Phase:
             return f"{text}, backbone frozen (batch norm in inference mode)"
         if self.name == WHOLE_NETWORK:
             norms = "training" if self.train_batch_norm else "in inference mode"
-            return f"{text}, learning rate x{self.learning_rate_multiplier:g}, batch norm {norms}"
+            head = (
+                f" (head x{self.head_lr_multiplier:g} of that)"
+                if self.head_lr_multiplier != 1.0
+                else ""
+            )
+            return (
+                f"{text}, learning rate x{self.learning_rate_multiplier:g}{head}, "
+                f"batch norm {norms}"
+            )
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,7 +211,8 @@ def schedule(config: TrainConfig) -> list[Phase]:
 
     With ``config.weights``, the first ``config.head_epochs`` epochs train the head
     alone and the rest the whole network at ``config.fine_tune_lr_multiplier`` times
-    the peak rate; a phase with no epochs is left out.
+    the peak rate, the head at ``config.head_lr_multiplier`` times that; a phase with
+    no epochs is left out.
 
     Args:
         config: the run's settings.
@@ -229,6 +243,7 @@ def schedule(config: TrainConfig) -> list[Phase]:
             head_epochs,
             config.epochs,
             learning_rate_multiplier=config.fine_tune_lr_multiplier,
+            head_lr_multiplier=config.head_lr_multiplier,
             train_batch_norm=config.fine_tune_batch_norm,
         ),
     ]

@@ -471,6 +471,7 @@ def _fit_phase(
             batch_size=run.batch_size,
             peak=run.peak_learning_rate * phase.learning_rate_multiplier,
             soft_labels=data.train.element_spec[1].dtype.is_floating,
+            layer_rates=phase.layer_rates(),
         )
     own_callbacks = run_callbacks(
         run.paths,

@@ -17,12 +17,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import keras
 
 from keras_resnet.losses import SparseCategoricalCrossentropy
+from keras_resnet.optimizers import LayerRatesAdamW, LayerRatesSGD
 from keras_resnet.training.config import (
     BASE_LEARNING_RATES,
     DEFAULT_WEIGHT_DECAY,
@@ -135,6 +136,7 @@ def make_optimizer(
     weight_decay: float | None = None,
     momentum: float = 0.9,
     ema_momentum: float | None = None,
+    layer_rates: Mapping[str, float] | None = None,
 ) -> keras.optimizers.Optimizer:
     """SGD with Nesterov momentum or AdamW, decaying kernels but not BN or biases.
 
@@ -147,35 +149,43 @@ def make_optimizer(
             ``average = ema_momentum * average + (1 - ema_momentum) * weights`` after
             every step (the first step copies the weights); None keeps none. Keras's
             ``fit`` ends by writing the average into the model.
+        layer_rates: top-level layer names whose variables train at a factor of the
+            schedule's rate (their weight decay too), e.g. ``{"predictions": 10.0}``;
+            None or factors of one give Keras's own optimizer.
 
     Returns:
         A Keras optimizer, not yet built.
 
     Raises:
-        ValueError: on an unknown optimizer, a negative weight decay or an
-            ``ema_momentum`` outside [0, 1).
+        ValueError: on an unknown optimizer, a negative weight decay, an
+            ``ema_momentum`` outside [0, 1) or a rate factor that is not positive.
 
     Example:
         >>> opt = make_optimizer("adamw", learning_rate=1e-3, weight_decay=0.05)
     """
     optimizer = check_optimizer(optimizer)
+    layer_rates = {name: factor for name, factor in (layer_rates or {}).items() if factor != 1}
     if weight_decay is None:
         weight_decay = DEFAULT_WEIGHT_DECAY[optimizer]
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be at least 0, got {weight_decay}.")
     if ema_momentum is not None and not 0 <= ema_momentum < 1:
         raise ValueError(f"ema_momentum must be in [0, 1), got {ema_momentum}.")
-    averaging = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum is not None else {}
+    options: dict[str, Any] = {"layer_rates": layer_rates} if layer_rates else {}
+    if ema_momentum is not None:
+        options.update(use_ema=True, ema_momentum=ema_momentum)
     if optimizer == "sgd":
-        result = keras.optimizers.SGD(
+        result = (LayerRatesSGD if layer_rates else keras.optimizers.SGD)(
             learning_rate,
             momentum=momentum,
             nesterov=True,
             weight_decay=weight_decay or None,
-            **averaging,
+            **options,
         )
     else:
-        result = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **averaging)
+        result = (LayerRatesAdamW if layer_rates else keras.optimizers.AdamW)(
+            learning_rate, weight_decay=weight_decay, **options
+        )
     # Names, not variables: the optimizer is created before it sees the model. The
     # exclusion is not part of the optimizer's config, so compile_model sets it again
     # whenever a run is resumed.
@@ -254,6 +264,7 @@ def compile_model(
     top_k: int = TrainConfig.top_k,
     jit_compile: bool | str = TrainConfig.jit_compile,
     soft_labels: bool = False,
+    layer_rates: Mapping[str, float] | None = None,
 ) -> keras.Model:
     """Compiles a model with the training recipe.
 
@@ -275,6 +286,8 @@ def compile_model(
             CPU backend and on torch (benchmarks/RESULTS.md).
         soft_labels: the labels are one-hot or soft (mixup, cutmix) rather than
             class indices: use categorical instead of sparse loss and metrics.
+        layer_rates: layers that train at a factor of the schedule's rate; see
+            :func:`make_optimizer`.
 
     Returns:
         The same model, compiled.
@@ -308,7 +321,9 @@ def compile_model(
     if model.output_shape[-1] > top_k:
         metrics.append(top_k_metric(k=top_k, name=f"top{top_k}_accuracy"))
     model.compile(
-        optimizer=make_optimizer(optimizer, schedule, weight_decay, momentum, ema_momentum),
+        optimizer=make_optimizer(
+            optimizer, schedule, weight_decay, momentum, ema_momentum, layer_rates
+        ),
         loss=loss,
         metrics=metrics,
         jit_compile=jit_compile,
@@ -324,8 +339,11 @@ def compile_for_run(
     batch_size: int,
     peak: float,
     soft_labels: bool,
+    layer_rates: Mapping[str, float] | None = None,
 ) -> keras.Model:
     """Compiles ``model`` with ``config``'s recipe at the peak rate the run computed once.
+
+    ``layer_rates`` gives layers a factor of that rate (:func:`make_optimizer`).
 
     Example:
         >>> compile_for_run(model, config, steps_per_epoch=23, batch_size=64, peak=0.2,
@@ -346,4 +364,5 @@ def compile_for_run(
         top_k=config.top_k,
         jit_compile=config.jit_compile,
         soft_labels=soft_labels,
+        layer_rates=layer_rates,
     )
