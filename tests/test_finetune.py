@@ -19,7 +19,7 @@ from PIL import Image
 from torchvision_state import torchvision_state
 
 import keras_resnet
-from keras_resnet import cli, training
+from keras_resnet import cli, saving, training
 from keras_resnet.layers import BatchNormalization, DropPath
 from keras_resnet.training import compile_model, finetune
 from keras_resnet.training.config import PRESETS, TrainConfig, choose_preset, preset_for
@@ -373,6 +373,30 @@ def test_train_with_weights_runs_both_phases_through_the_python_api(tmp_path):
     assert not np.array_equal(
         final["conv2_block1/conv1/kernel"], _values(source.weights)["conv2_block1/conv1/kernel"]
     )
+
+
+def test_a_runs_saved_model_is_fine_tuned_as_the_model_it_holds(tmp_path):
+    """--weights run/model.keras without --model builds the file's model, not the
+    preset's ResNet18, and gives it a head for the new classes."""
+    source = keras_resnet.ResNet20(num_classes=5, input_shape=(16, 16, 3))
+    path = saving.save_model(source, tmp_path / "model.keras", model_name="ResNet20")
+    assert finetune.saved_model_name(path) == "ResNet20"
+    assert finetune.saved_model_name(tmp_path / "missing.keras") is None
+    assert finetune.saved_model_name("imagenet") is None
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 255, (24, 16, 16, 3)).astype("uint8")
+    with pytest.warns(UserWarning, match="does not fit the 3 classes"):
+        result = training.train(
+            (images, np.arange(24) % 3),
+            weights=path,
+            epochs=2,
+            head_epochs=1,
+            batch_size=8,
+            output=tmp_path / "runs",
+            verbose=0,
+        )
+    assert result.metrics["model_name"] == "ResNet20"
+    assert result.model.output_shape == (None, 3)
 
 
 @pytest.mark.parametrize("stop_at_epoch", [1, 2])

@@ -18,6 +18,7 @@ follow it on every backend: setting ``trainable`` is all freezing takes.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +26,7 @@ import keras
 import numpy as np
 
 from keras_resnet.compat import flatten_layers
+from keras_resnet.models import canonical_name
 from keras_resnet.training.config import TrainConfig
 
 #: The layers of a classifier of this library that are its head, not its backbone.
@@ -140,6 +142,29 @@ def load_backbone(model: keras.Model, weights: Any) -> keras.Model:
             fresh = initializer(tuple(variable.shape), dtype=variable.dtype)
             variable.assign(np.asarray(keras.ops.convert_to_numpy(fresh)))
     return model
+
+
+def saved_model_name(weights: Any) -> str | None:
+    """The named model a ``.keras`` file of this library holds; None for other sources.
+
+    A run fine-tuning such a file (e.g. the ``model.keras`` of an earlier run) builds
+    that model unless it is given another, as the file's weights fit no other.
+
+    Example:
+        >>> saved_model_name("saved_models/cifar10-resnet20/model.keras")
+        'ResNet20'
+    """
+    from keras_resnet import saving
+
+    if not isinstance(weights, str | os.PathLike):
+        return None
+    path = os.fspath(weights)
+    if not (path.lower().endswith(".keras") and os.path.isfile(path)):
+        return None
+    try:
+        return canonical_name(saving.read_metadata(path).get("model_name") or "")
+    except ValueError:  # not a zip, or saved without a named model: the preset's stays
+        return None
 
 
 @dataclasses.dataclass(frozen=True)

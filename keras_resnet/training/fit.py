@@ -213,6 +213,8 @@ def train(
     ``"small_images"`` preset; other data with ``"photos"``. ``preset="imagenet"`` (or
     any preset name) chooses one. A model given here drops the preset's stochastic
     depth, which belongs to the preset's model, unless ``drop_path_rate`` is given too.
+    Without a model, ``weights`` that are a ``.keras`` file of this library (e.g. an
+    earlier run's ``model.keras``) build the model they were saved from.
 
     On several devices each replica takes ``batch_size`` images of every step: the
     global batch is ``batch_size`` times the replicas, and the learning rate scales
@@ -247,6 +249,7 @@ def train(
 
     if config is None:
         config = preset_for(data, settings.pop("preset", None), settings.get("weights"))
+        model = model or finetune.saved_model_name(settings.get("weights"))
     if model is not None and "drop_path_rate" not in settings:
         settings["drop_path_rate"] = None
     config = config.replace(model=model if isinstance(model, str) else None, **settings)
