@@ -520,6 +520,10 @@ def test_own_files_of_other_classes_give_the_backbone(tmp_path):
         np.testing.assert_allclose(_predict(mine, images), expected, rtol=1e-5)
         head = keras.ops.convert_to_numpy(model.get_layer("predictions").kernel)
         assert head.shape == (64, 5) and not np.any((head >= 0.5) & (head <= 1.5))
+    headless = keras_resnet.ResNet20(
+        include_top=False, pooling="avg", input_shape=(32, 32, 3), weights=path
+    )
+    np.testing.assert_allclose(_predict(headless, images), expected, rtol=1e-5)
     with pytest.raises(ValueError, match="hold 97 arrays but resnet32 has .*another architecture"):
         keras_resnet.ResNet32(num_classes=5, input_shape=(32, 32, 3), weights=path)
     (tmp_path / "notes.keras").write_text("not a model")

@@ -209,10 +209,14 @@ def _load_native(model, path):
     """Loads this library's own file (``.weights.h5``, or a ``.keras`` model's weights).
 
     A file whose classifier has another number of classes gives the backbone only, as
-    a torchvision file does: fine-tuning a model of one's own on new classes.
+    a torchvision file does: fine-tuning a model of one's own on new classes. A model
+    without a classifier (``include_top=False``) takes the backbone of a file with one.
     """
     arrays = _count_native_arrays(path)
-    if arrays != len(model.weights):
+    headless = "predictions" not in {layer.name for layer in model.layers}
+    # Keras reads what the model asks for and leaves the rest of the file: a headless
+    # model leaves the classifier's kernel and bias.
+    if arrays not in (len(model.weights), len(model.weights) + 2 * headless):
         raise ValueError(
             f"The weights in {path!r} hold {arrays} arrays but {model.name} has "
             f"{len(model.weights)}: they come from another architecture. Build the model "
@@ -227,7 +231,7 @@ def _load_native(model, path):
                 model.load_weights(path)
                 loaded = True
             except ValueError:
-                if "predictions" not in {layer.name for layer in model.layers}:
+                if headless:
                     raise
                 loaded = False
         for warning in attempt if loaded else ():
