@@ -223,22 +223,9 @@ def _load_native(model, path):
             "with the same name and arguments as the one that saved them."
         )
     try:
-        # Keras warns of every part it skips before it raises: those warnings are only
-        # worth passing on from an attempt that loaded.
-        with warnings.catch_warnings(record=True) as attempt:
-            warnings.simplefilter("always")
-            try:
-                model.load_weights(path)
-                loaded = True
-            except ValueError:
-                if headless:
-                    raise
-                loaded = False
-        for warning in attempt if loaded else ():
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
-        if not loaded:
+        if headless:
+            model.load_weights(path)
+        elif not _loaded_whole(model, path):
             # The same network up to the classifier, sharing the model's layers: Keras
             # leaves the file's classifier unused and checks every other shape.
             backbone = keras.Model(model.inputs, model.get_layer("predictions").input)
@@ -256,6 +243,21 @@ def _load_native(model, path):
             "input channels and architecture as the one that saved them."
         ) from error
     return model
+
+
+def _loaded_whole(model, path) -> bool:
+    """Loads the whole file into ``model``; False, and quiet, where it does not fit."""
+    # Keras warns of every part it skips before it raises: worth passing on only from
+    # a load that worked.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+        except ValueError:
+            return False
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return True
 
 
 def _count_native_arrays(path: str) -> int:
