@@ -176,7 +176,7 @@ def test_schedule_with_weights_is_head_then_whole_network():
     )
     assert (whole.name, whole.first_epoch, whole.last_epoch) == ("whole network", 3, 10)
     assert whole.learning_rate_multiplier == 0.2 and not whole.train_batch_norm
-    assert head.layer_rates() == whole.layer_rates() == {}  # one rate by default
+    assert head.layer_rates() == whole.layer_rates() == {"predictions": 1.0}  # one rate
     faster_head = finetune.schedule(config.replace(head_lr_multiplier=10))[1]
     assert faster_head.layer_rates() == {"predictions": 10.0}
     assert "head x10" in faster_head.describe()

@@ -203,9 +203,7 @@ class Phase:
             unfreeze(model, batch_norm=self.train_batch_norm)
 
     def layer_rates(self) -> dict[str, float]:
-        """The head's factor of the phase's rate, for the optimizer (``{}``: none)."""
-        if self.head_lr_multiplier == 1.0:
-            return {}
+        """The head's factor of the phase's rate, for the optimizer (which drops a 1)."""
         return {name: self.head_lr_multiplier for name in HEAD_LAYERS}
 
     def describe(self) -> str:
