@@ -171,35 +171,12 @@ def keras_plain_contender(x: np.ndarray, y: np.ndarray, steps: int):
 def torch_contender(x: np.ndarray, y: np.ndarray, steps: int):
     """The same ResNet-20 in torch.nn, a plain loop over tensors: parameters and a run."""
     from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.stride, self.pad = stride, (0, 0, 0, 0, (cout - cin) // 2, (cout - cin) // 2)
-            self.branch = nn.Sequential(
-                nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
-                nn.BatchNorm2d(cout),
-            )
-            nn.init.zeros_(self.branch[4].weight)
-
-        def forward(self, x):
-            shortcut = nn.functional.pad(x[:, :, ::2, ::2], self.pad) if self.stride > 1 else x
-            return torch.relu(shortcut + self.branch(x))
+    from torch_resnet import cifar_resnet
 
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
-    layers, cin = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
-    for stage, width in enumerate(WIDTHS):
-        for block in range(DEPTH):
-            layers.append(Block(cin, width, 2 if stage > 0 and block == 0 else 1))
-            cin = width
-    net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, CLASSES))
-    for module in net.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+    # Zero-started blocks, as the library's models were when this was first measured.
+    net = cifar_resnet(DEPTH, CLASSES, zero_init_last=True)
     optimizer = torch.optim.SGD(
         net.parameters(), 0.1, momentum=0.9, nesterov=True, weight_decay=1e-4
     )
