@@ -12,8 +12,9 @@ per class and, optionally, ``test/``:
   reports test accuracy. Look at it once, for the final figure.
 
 Results are written to the JSON file after every run, with the machine (CPU model and
-flags, or GPU), and finished runs are reused: an interrupted benchmark continues where
-it stopped, and a run cut off mid-way resumes from its last finished epoch.
+flags, or GPU) and each run's training and validation accuracy at every epoch. Finished
+runs are reused: an interrupted benchmark continues where it stopped, and a run cut off
+mid-way resumes from its last finished epoch.
 
 Usage (from the repository root):
 
@@ -26,6 +27,7 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -86,6 +88,20 @@ def train(data: str, model: str, seed: int, epochs: int, runs: Path, extra: list
         "train_seconds": metrics["train_seconds"],
         "train_images_per_s": train_rate(metrics),
         "wall_seconds_this_call": wall,
+        **curves(run_dir / "training_log.csv"),
+    }
+
+
+def curves(log: Path) -> dict:
+    """Training and validation accuracy at every epoch, from the run's training_log.csv."""
+    if not log.exists():
+        return {}
+    with open(log, newline="") as file:
+        # A resumed run may log an epoch again; its last row is the one kept.
+        rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
+    return {
+        f"{key}_per_epoch": [round(float(rows[epoch][key]), 4) for epoch in sorted(rows)]
+        for key in ("accuracy", "val_accuracy")
     }
 
 
