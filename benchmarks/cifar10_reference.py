@@ -25,7 +25,7 @@ off resumes from its last finished epoch with the same command.
 Usage (from the repository root):
 
     PYTHONPATH=$PWD python benchmarks/cifar10_reference.py --data /tmp/cifar10 --seed 0 \
-        --output benchmarks/results/cpu2_cifar10_torch_reference_s0_validation.json
+        --output benchmarks/results/cpu2_cifar10_torch_reference_resnet20_s0_validation.json
 """
 
 from __future__ import annotations
@@ -50,7 +50,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe_machine, one_line  # noqa: E402
 from torch_resnet import cifar_resnet  # noqa: E402
 
+from keras_resnet.models import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+
 PAD, SIZE, BATCH = 4, 32, 128
+# Raw-pixel mean and deviation per channel, shaped for NCHW batches.
+MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
+STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
 
 
 def held_out_split(data: Path, fraction: float, seed: int):
@@ -75,11 +80,7 @@ def decode(paths: np.ndarray) -> np.ndarray:
 
 def normalise(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 NHWC to float NCHW with the ImageNet mean and deviation, as the library's models."""
-    from keras_resnet.models import IMAGENET_MEAN, IMAGENET_STD
-
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
-    return (pixels.permute(0, 3, 1, 2).float() - mean) / std
+    return (pixels.permute(0, 3, 1, 2).float() - MEAN) / STD
 
 
 def augment(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
