@@ -27,7 +27,6 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -94,14 +93,14 @@ def train(data: str, model: str, seed: int, epochs: int, runs: Path, extra: list
 
 def curves(log: Path) -> dict:
     """Training and validation accuracy at every epoch, from the run's training_log.csv."""
-    if not log.exists():
-        return {}
-    with open(log, newline="") as file:
-        # A resumed run may log an epoch again; its last row is the one kept.
-        rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
+    # Imported here: the runs themselves are subprocesses, and this loads TensorFlow.
+    from keras_resnet.training import read_training_log
+
+    history = read_training_log(log)
     return {
-        f"{key}_per_epoch": [round(float(rows[epoch][key]), 4) for epoch in sorted(rows)]
+        f"{key}_per_epoch": [round(value, 4) for value in history[key]]
         for key in ("accuracy", "val_accuracy")
+        if key in history
     }
 
 
