@@ -77,6 +77,16 @@ def _is_jpeg(contents: tf.Tensor, codec: tf.Tensor) -> tf.Tensor:
     return tf.logical_and(tf.not_equal(codec, CODEC_PIL), tf.io.is_jpeg(contents))
 
 
+def _jpeg_pixels(contents, ratio: int, window=None) -> tf.Tensor:
+    """A JPEG decoded to RGB at 1/ratio scale, or only ``window`` (top, left, height,
+    width in scaled pixels) of it: every JPEG decode goes through here, with JPEG_DCT."""
+    if window is None:
+        return tf.io.decode_jpeg(contents, channels=3, ratio=ratio, dct_method=JPEG_DCT)
+    return tf.io.decode_and_crop_jpeg(
+        contents, window, channels=3, ratio=ratio, dct_method=JPEG_DCT
+    )
+
+
 def _jpeg_ratio_index(height, width, min_height, min_width) -> tf.Tensor:
     """Index into JPEG_RATIOS of the largest DCT downscale that keeps the minimum size."""
     index = tf.constant(0)
@@ -96,9 +106,7 @@ def _decode_jpeg_window(contents, shape, window, ratio_index) -> tf.Tensor:
     def branch(ratio):
         def decode_window():
             scaled = _scaled_window(window, shape, ratio)
-            return tf.io.decode_and_crop_jpeg(
-                contents, scaled, channels=3, ratio=ratio, dct_method=JPEG_DCT
-            )
+            return _jpeg_pixels(contents, ratio, scaled)
 
         return decode_window
 
@@ -148,14 +156,11 @@ def decode_file(path, key: Decoding, window_fn: Callable | None = None) -> tf.Te
     contents = tf.io.read_file(path)
     if key.codec != CODEC_JPEG:
         return _crop_to(decode_as(contents, key.codec), window_fn)
-    if window_fn is None:
-        image = tf.io.decode_jpeg(contents, channels=3, ratio=key.ratio, dct_method=JPEG_DCT)
-    else:
+    window = None
+    if window_fn is not None:
         shape = tf.io.extract_jpeg_shape(contents)
         window = _scaled_window(window_fn(shape[0], shape[1]), shape, key.ratio)
-        image = tf.io.decode_and_crop_jpeg(
-            contents, window, channels=3, ratio=key.ratio, dct_method=JPEG_DCT
-        )
+    image = _jpeg_pixels(contents, key.ratio, window)
     image.set_shape([None, None, 3])
     return image
 
