@@ -50,6 +50,9 @@ def test_the_cifar10_benchmark_reports_validation_and_test_and_reuses_a_finished
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(output.read_text())
     assert report["machine"]["cpu_count"] >= 1
+    # The day's speed beside the flags: same-kind machines differ severalfold.
+    probe = report["machine"]["speed_probe"]
+    assert probe["python_loop_ms"] > 0 and probe["matmul_gflops"] > 0
     [run] = report["runs"]
     assert run["model"] == "resnet20" and run["preset"] == "small_images"
     assert run["evaluated_on"] == "test"
