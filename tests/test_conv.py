@@ -52,3 +52,23 @@ def test_config_round_trip():
     revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(conv))
     assert type(revived) is Conv2D
     assert revived.get_config() == conv.get_config()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(kernel_size=3, strides=2, padding="same", use_bias=True, activation="relu"),
+        dict(kernel_size=3, groups=2, padding="valid", use_bias=False),
+        dict(kernel_size=1, use_bias=True),
+    ],
+)
+def test_channels_first_gives_the_channels_last_result(settings):
+    # On a TensorFlow CPU without oneDNN this path transposes around the convolution.
+    last = Conv2D(4, data_format="channels_last", **settings)
+    first = Conv2D(4, data_format="channels_first", **settings)
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 4)).astype("float32")
+    expected = to_numpy(last(x))
+    first.build((None, 4, 6, 6))
+    first.set_weights(last.get_weights())
+    actual = to_numpy(first(np.transpose(x, (0, 3, 1, 2))))
+    np.testing.assert_allclose(np.transpose(actual, (0, 2, 3, 1)), expected, atol=1e-5)

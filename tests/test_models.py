@@ -503,8 +503,8 @@ def test_input_tensor_must_be_a_keras_tensor():
 
 @pytest.mark.parametrize("kind", ["resnet_d"])
 def test_channels_first_matches_channels_last(kind):
-    # No backend needs a skip: TensorFlow 2.21 runs NCHW convs on the CPU too (checked),
-    # and Keras transposes for the pooling layers that lack them.
+    # No backend needs a skip: the package's Conv2D transposes where TensorFlow's CPU
+    # kernel lacks NCHW, and Keras does for the pooling layers.
     last = small_resnet(kind, zero_init_last=False)
     first = small_resnet(
         kind, zero_init_last=False, data_format="channels_first", input_shape=(3, 32, 32)

@@ -1,4 +1,5 @@
-"""Conv2D that computes 1x1 convolutions as matrix products on JAX's CPU backend.
+"""Conv2D that computes 1x1 convolutions as matrix products on JAX's CPU backend,
+and runs channels-first convolutions on TensorFlow's CPU.
 
 XLA's CPU convolutions are slow next to oneDNN's: one 1x1 convolution forward and
 backward (16x56x56x256 to 64) takes 197 ms on JAX against 39 ms on TensorFlow, and
@@ -6,6 +7,11 @@ ResNet-50 has 36 of them. The same arithmetic as a matrix product takes 66 ms on
 and a ResNet-50 training step gets 1.17x faster (benchmarks/RESULTS.md). Elsewhere
 (TensorFlow, torch, JAX on GPUs) the backend's own convolution is kept: on an H200 the
 matmul form made a JAX ResNet-50 step 1.4% (bfloat16) to 5% (float32) slower.
+
+TensorFlow's own CPU convolution takes channels-last tensors only; its oneDNN kernels take
+channels-first ones too, but they are off by default on CPUs without AVX-512 VNNI. So a
+channels-first convolution on a TensorFlow CPU is computed channels-last between two
+transposes.
 """
 
 from __future__ import annotations
@@ -24,11 +30,23 @@ class Conv2D(layers.Conv2D):
     """
 
     def call(self, inputs):
-        if not self._as_matmul():
+        if self._as_matmul():
+            outputs = ops.matmul(inputs, ops.squeeze(self.kernel, (0, 1)))
+        elif self.data_format == "channels_first" and _on_tensorflow_cpu():
+            outputs = ops.conv(
+                ops.transpose(inputs, (0, 2, 3, 1)),
+                self.kernel,
+                strides=self.strides,
+                padding=self.padding,
+                dilation_rate=self.dilation_rate,
+                data_format="channels_last",
+            )
+        else:
             return super().call(inputs)
-        outputs = ops.matmul(inputs, ops.squeeze(self.kernel, (0, 1)))
         if self.use_bias:
             outputs = outputs + self.bias
+        if self.data_format == "channels_first":
+            outputs = ops.transpose(outputs, (0, 3, 1, 2))
         return self.activation(outputs)
 
     def _as_matmul(self) -> bool:
@@ -48,3 +66,11 @@ def _on_jax_cpu() -> bool:
     import jax
 
     return jax.default_backend() == "cpu"
+
+
+def _on_tensorflow_cpu() -> bool:
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")

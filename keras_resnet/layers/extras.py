@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_resnet.layers.conv import Conv2D
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class DropPath(layers.Layer):
@@ -80,16 +82,14 @@ class SqueezeExcite(layers.Layer):
             data_format=self.data_format, keepdims=True, dtype=self.dtype_policy, name="pool"
         )
         conv_settings = dict(data_format=self.data_format, dtype=self.dtype_policy)
-        self.reduce = layers.Conv2D(
+        self.reduce = Conv2D(
             max(1, int(channels * self.ratio)),
             1,
             activation="relu",
             name="reduce",
             **conv_settings,
         )
-        self.expand = layers.Conv2D(
-            channels, 1, activation="sigmoid", name="expand", **conv_settings
-        )
+        self.expand = Conv2D(channels, 1, activation="sigmoid", name="expand", **conv_settings)
         self.pool.build(input_shape)
         pooled = self.pool.compute_output_shape(input_shape)
         self.reduce.build(pooled)
