@@ -1,7 +1,8 @@
 """keras_resnet: ResNets for Keras 3 on TensorFlow, JAX and PyTorch."""
 
-from keras_resnet.console import quiet_startup
+from keras_resnet.console import prefer_onednn, quiet_startup
 
+prefer_onednn()  # read by TensorFlow when it starts
 with quiet_startup():  # the command's first screen is not TensorFlow's start-up log
     import keras  # noqa: F401
 
@@ -47,4 +48,4 @@ from keras_resnet.models import (  # noqa: E402
     get_model,
     resnet_config,
 )
-from keras_resnet.version import __version__
+from keras_resnet.version import __version__  # noqa: E402

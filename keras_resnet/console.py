@@ -1,4 +1,5 @@
-"""The ``keras-resnet`` command's first screen: TensorFlow's start-up log kept off it.
+"""The ``keras-resnet`` command's start-up: TensorFlow's fast CPU kernels, and its log kept
+off the first screen.
 
 TensorFlow 2.21 logs through absl before absl is initialised, so its start-up lines
 (oneDNN, CUDA probing, CPU features) reach stderr whatever ``TF_CPP_MIN_LOG_LEVEL``
@@ -6,7 +7,8 @@ says, and absl reads no environment variable for them. When this process is the 
 and the user has not set ``TF_CPP_MIN_LOG_LEVEL`` (theirs wins), :func:`quiet_startup`
 sets it (for TensorFlow's later lines) and holds the libraries' start-up output on
 stderr back (absl's lines included); a failed import shows it after all. It must run
-before Keras is first imported, which is why ``keras_resnet/__init__.py`` enters it.
+before Keras is first imported, which is why ``keras_resnet/__init__.py`` enters it;
+:func:`prefer_onednn` likewise.
 """
 
 from __future__ import annotations
@@ -33,6 +35,21 @@ def is_command() -> bool:
         return True
     argv = getattr(sys, "orig_argv", [])
     return any(argv[index + 1] in MODULES for index, value in enumerate(argv[:-1]) if value == "-m")
+
+
+def prefer_onednn() -> None:
+    """For the command, TensorFlow's oneDNN CPU kernels (``TF_ENABLE_ONEDNN_OPTS``; theirs wins).
+
+    TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI, bfloat16 or AMX
+    instructions. On a two-core AVX2-only AMD EPYC they took the default digits run from
+    172 s to 122 s wall, with the same test errors (benchmarks/RESULTS.md). Must run
+    before TensorFlow is first imported.
+
+    Example:
+        >>> prefer_onednn()   # in a notebook: nothing changes
+    """
+    if is_command():
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 # Whether quiet_startup held the start-up output back in this process.

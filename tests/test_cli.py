@@ -320,6 +320,27 @@ def test_a_command_that_runs_the_backend_shows_no_device_probing():
     assert done.stderr.strip() == ""
 
 
+@pytest.mark.parametrize("users_setting, enabled", [(None, True), ("0", False)])
+def test_the_command_runs_tensorflow_on_onednn_unless_the_user_said_otherwise(
+    users_setting, enabled
+):
+    # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI and the like.
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    if users_setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = users_setting
+    env["KERAS_BACKEND"] = "tensorflow"
+    script = (
+        "import sys; sys.argv[0] = 'keras-resnet'; import keras_resnet; "
+        "from tensorflow.python.util import _pywrap_util_port as port; "
+        "print(port.IsMklEnabled())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == str(enabled)
+
+
 def test_train_options_come_from_the_training_settings(capsys):
     import dataclasses
 
