@@ -209,7 +209,7 @@ def train(
     Without a config, the preset for the data (:func:`~keras_resnet.training.config.
     choose_preset`) gives every default: with no arguments, ResNet20 on the embedded
     digits at 16x16 (the ``"digits"`` preset), offline, over 99% test accuracy in one
-    to two minutes on a two-core CPU; small images train at their stored size with the
+    to three minutes on a two-core CPU; small images train at their stored size with the
     ``"small_images"`` preset; other data with ``"photos"``. ``preset="imagenet"`` (or
     any preset name) chooses one. A model given here drops the preset's stochastic
     depth, which belongs to the preset's model, unless ``drop_path_rate`` is given too.
@@ -240,7 +240,7 @@ def train(
         FileNotFoundError: if a data folder does not exist.
 
     Example:
-        >>> result = train()                           # digits, a minute or two on a CPU
+        >>> result = train()                           # digits, 1-3 minutes on a CPU
         >>> result.metrics["preset"], result.metrics["test_accuracy"]
         >>> train(devices=2).metrics["num_replicas"]   # the CPU split in two
         2
