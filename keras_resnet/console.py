@@ -1,5 +1,4 @@
-"""The ``keras-resnet`` command's start-up: TensorFlow's fast CPU kernels, and its log kept
-off the first screen.
+"""The ``keras-resnet`` command's start-up: TensorFlow's oneDNN kernels, and a quiet screen.
 
 TensorFlow 2.21 logs through absl before absl is initialised, so its start-up lines
 (oneDNN, CUDA probing, CPU features) reach stderr whatever ``TF_CPP_MIN_LOG_LEVEL``
