@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from conftest import PNG_MAGIC, assert_run_folder_is_complete
@@ -320,6 +321,9 @@ def test_a_command_that_runs_the_backend_shows_no_device_probing():
     assert done.stderr.strip() == ""
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TensorFlow's own setting: its run covers it"
+)
 @pytest.mark.parametrize("users_setting, enabled", [(None, True), ("0", False)])
 def test_the_command_runs_tensorflow_on_onednn_unless_the_user_said_otherwise(
     users_setting, enabled
