@@ -168,7 +168,7 @@ def _keras_cases(args: argparse.Namespace) -> list[dict]:
     if args.matmul_1x1 != "auto":
         import keras_resnet.layers.conv
 
-        keras_resnet.layers.conv._on_jax_cpu = lambda: args.matmul_1x1 == "on"
+        keras_resnet.layers.conv.on_jax_cpu = lambda: args.matmul_1x1 == "on"
 
     on_gpu = _keras_on_gpu()
     rng = np.random.default_rng(0)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_resnet.layers.placement import on_tensorflow_cpu
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class BatchNormalization(layers.BatchNormalization):
@@ -67,7 +69,7 @@ def _tensorflow_call(layer: BatchNormalization, inputs, training: bool):
     import tensorflow as tf
 
     channels_first = not layer._channels_last
-    if channels_first and not tf.config.list_physical_devices("GPU"):
+    if channels_first and on_tensorflow_cpu():
         # The CPU kernel takes channels-last tensors only.
         return layers.BatchNormalization.call(layer, inputs, training=training)
     # The kernel takes float16 or bfloat16 inputs with float32 statistics, and

@@ -18,6 +18,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_resnet.layers.placement import on_jax_cpu, on_tensorflow_cpu
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class Conv2D(layers.Conv2D):
@@ -31,7 +33,7 @@ class Conv2D(layers.Conv2D):
     def call(self, inputs):
         if self._as_matmul():
             outputs = ops.matmul(inputs, ops.squeeze(self.kernel, (0, 1)))
-        elif self.data_format == "channels_first" and _on_tensorflow_cpu():
+        elif self.data_format == "channels_first" and on_tensorflow_cpu():
             outputs = ops.conv(
                 ops.transpose(inputs, (0, 2, 3, 1)),
                 self.kernel,
@@ -55,21 +57,5 @@ class Conv2D(layers.Conv2D):
             and self.dilation_rate == (1, 1)
             and self.groups == 1
             and self.data_format == "channels_last"
-            and _on_jax_cpu()
+            and on_jax_cpu()
         )
-
-
-def _on_jax_cpu() -> bool:
-    if keras.backend.backend() != "jax":
-        return False
-    import jax
-
-    return jax.default_backend() == "cpu"
-
-
-def _on_tensorflow_cpu() -> bool:
-    if keras.backend.backend() != "tensorflow":
-        return False
-    import tensorflow as tf
-
-    return not tf.config.list_physical_devices("GPU")
