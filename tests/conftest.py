@@ -6,9 +6,36 @@ backend (tensorflow, jax, torch).
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import keras
 import numpy as np
 import pytest
+
+_JAX_CACHE = "KERAS_RESNET_TEST_JAX_CACHE"
+
+
+def pytest_configure(config):
+    """On JAX, compiled programs go to one cache on disk shared by every test process.
+
+    Many tests build the same tiny models, and each new model compiles its steps again;
+    XLA's compile is most of a JAX test's time. The cache starts empty every run: the
+    first process makes the folder and removes it at the end, and pytest-xdist's workers,
+    started later, inherit its path through the environment.
+    """
+    if keras.backend.backend() != "jax":
+        return
+    import jax
+
+    if _JAX_CACHE not in os.environ:
+        os.environ[_JAX_CACHE] = tempfile.mkdtemp(prefix="keras-resnet-jax-cache-")
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(_JAX_CACHE), True))
+    jax.config.update("jax_compilation_cache_dir", os.environ[_JAX_CACHE])
+    # Every program, however small or quick to compile: the tests' models are tiny.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 @pytest.fixture(autouse=True)
