@@ -23,7 +23,8 @@ def pytest_configure(config):
     Many tests build the same tiny models, and each new model compiles its steps again;
     XLA's compile is most of a JAX test's time. The cache starts empty every run: the
     first process makes the folder and removes it at the end, and pytest-xdist's workers,
-    started later, inherit its path through the environment.
+    started later, inherit its path through the environment. A folder named in
+    ``KERAS_RESNET_TEST_JAX_CACHE`` beforehand is used and kept, to reuse between runs.
     """
     if keras.backend.backend() != "jax":
         return
